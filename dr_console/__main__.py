@@ -1,0 +1,3 @@
+from dr_console.cli import main
+
+raise SystemExit(main())

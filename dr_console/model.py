@@ -1,0 +1,177 @@
+"""The plain data of dr-console: assets, their backup copies, and what the
+policy concluded about them. No I/O here; providers build these, the policy
+evaluates them, the faces render them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum, IntEnum
+
+
+class AssetClass(str, Enum):
+    """Backup classes from the seed articles (see DESIGN.md)."""
+
+    BOOT_INFRA = "boot-infra"
+    METADATA = "metadata"
+    PAYLOAD = "payload"
+    REPRODUCIBLE = "reproducible"
+    UNCLASSIFIED = "unclassified"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Status(IntEnum):
+    """Ordered by severity so that max() gives the worst. Values are the
+    monitoring-plugin exit codes, except UNKNOWN which sorts above CRITICAL
+    only for exit codes, not for display; see `worst`."""
+
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+    UNKNOWN = 3
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Strategy(str, Enum):
+    """The two backup strategies the seeds ask for metadata: a fast snapshot
+    on the platform, and a platform-agnostic export kept offsite."""
+
+    SNAPSHOT = "snapshot"
+    EXPORT = "export"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Asset:
+    """Something in the site that may need to come back after a disaster.
+
+    `id` is unique across the whole site: "<source>:<kind>:<native id>".
+    `source` is the name of the site-file entry that discovered it (a cloud,
+    a MySQL server, a host, a store).
+    """
+
+    id: str
+    name: str
+    provider: str  # openstack | aws | mysql | host | store | declared
+    kind: str  # server, volume, image, db-instance, bucket, host, database, repo, ...
+    source: str
+    tags: dict[str, str] = field(default_factory=dict)
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What we know about a copy's integrity. None means "not checked"."""
+
+    present: bool = True
+    size_ok: bool | None = None
+    checksum_ok: bool | None = None
+    complete: bool | None = None
+    has_manifest: bool | None = None
+    platform_ok: bool | None = None  # the cloud reports it "available"
+    drilled: bool | None = None
+    detail: str = ""
+
+    @property
+    def verified(self) -> bool:
+        """Integrity proven: size and checksum matched a manifest, or (for
+        snapshots and cloud backups) the platform reports the copy usable."""
+        if not self.present:
+            return False
+        return bool((self.size_ok and self.checksum_ok) or self.platform_ok)
+
+    @property
+    def usable(self) -> bool:
+        """Could be restored from: present, nothing failed, not incomplete."""
+        return (
+            self.present
+            and self.size_ok is not False
+            and self.checksum_ok is not False
+            and self.complete is not False
+        )
+
+
+@dataclass(frozen=True)
+class BackupCopy:
+    """One copy of an asset: a snapshot, a cloud backup, a dump in a store."""
+
+    id: str
+    asset_id: str
+    kind: str  # volume-snapshot, volume-backup, ebs-snapshot, db-snapshot, sql-dump,
+    #           etc-archive, package-list, git-bundle, image, bucket-mirror
+    strategy: Strategy
+    location: str  # where an operator finds it: s3://bucket/key, cinder backup id, ...
+    created_at: datetime
+    size: int | None = None
+    verification: Verification = field(default_factory=Verification)
+
+
+@dataclass(frozen=True)
+class Classification:
+    asset_class: AssetClass
+    rule: str  # which rule decided, e.g. "site rule 'service-dbs' (site.yaml:41)"
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """The policy's verdict on one asset."""
+
+    asset: Asset
+    classification: Classification
+    status: Status
+    reasons: tuple[str, ...]
+    copies: tuple[BackupCopy, ...]
+    last_good: BackupCopy | None
+    rpo_seconds: int | None
+
+
+@dataclass(frozen=True)
+class SourceProblem:
+    """A provider that could not be read: its assets are UNKNOWN, not lost."""
+
+    source: str
+    provider: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one inventory run found, evaluated. Cached as JSON."""
+
+    site: str
+    generated_at: datetime
+    coverages: tuple[Coverage, ...]
+    problems: tuple[SourceProblem, ...] = ()
+    provider_seconds: dict[str, float] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+    def summary(self) -> dict[str, int]:
+        counts = {s.name.lower(): 0 for s in Status}
+        for cov in self.coverages:
+            counts[cov.status.name.lower()] += 1
+        return counts
+
+    @property
+    def overall(self) -> Status:
+        """Exit code semantics: CRITICAL beats WARNING; UNKNOWN only when
+        nothing is known or everything is unknown."""
+        if not self.coverages:
+            return Status.UNKNOWN
+        statuses = {c.status for c in self.coverages}
+        if Status.CRITICAL in statuses:
+            return Status.CRITICAL
+        if statuses == {Status.UNKNOWN}:
+            return Status.UNKNOWN
+        if Status.WARNING in statuses or Status.UNKNOWN in statuses:
+            return Status.WARNING
+        return Status.OK
