@@ -204,8 +204,11 @@ class CopyPattern(_Strict):
 
     def regex(self) -> re.Pattern[str]:
         out = []
+        seen: set[str] = set()
         for piece in re.split(r"(\{\w+\}|\*)", self.pattern):
-            if piece == "{asset}":
+            if piece in ("{asset}", "{timestamp}") and piece in seen:
+                out.append(f"(?P={piece[1:-1]})")  # a repeat must say the same thing
+            elif piece == "{asset}":
                 out.append(r"(?P<asset>[^/]+?)")
             elif piece == "{timestamp}":
                 out.append(r"(?P<timestamp>\d{4}-?\d{2}-?\d{2}(?:[T_-]?\d{2}:?\d{2}:?\d{2})?Z?)")
@@ -213,6 +216,7 @@ class CopyPattern(_Strict):
                 out.append(r"[^/]*")
             else:
                 out.append(re.escape(piece))
+            seen.add(piece)
         return re.compile("^" + "".join(out) + "$")
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 
 
-class AssetClass(str, Enum):
+class AssetClass(StrEnum):
     """Backup classes from the seed articles (see DESIGN.md)."""
 
     BOOT_INFRA = "boot-infra"
@@ -17,9 +17,6 @@ class AssetClass(str, Enum):
     PAYLOAD = "payload"
     REPRODUCIBLE = "reproducible"
     UNCLASSIFIED = "unclassified"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class Status(IntEnum):
@@ -40,15 +37,12 @@ class Status(IntEnum):
         return self.name
 
 
-class Strategy(str, Enum):
+class Strategy(StrEnum):
     """The two backup strategies the seeds ask for metadata: a fast snapshot
     on the platform, and a platform-agnostic export kept offsite."""
 
     SNAPSHOT = "snapshot"
     EXPORT = "export"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)

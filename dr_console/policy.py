@@ -1,0 +1,279 @@
+"""Classification and coverage: pure functions from plain data to verdicts.
+
+Classification answers "what must come back, and how?"; coverage answers
+"is there a copy we can trust?". Every verdict carries the reasons an
+operator needs to act, in plain words.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from dr_console import humanize
+from dr_console.config import Match, Rule, Site
+from dr_console.model import (
+    Asset,
+    AssetClass,
+    BackupCopy,
+    Classification,
+    Coverage,
+    SourceProblem,
+    Status,
+    Strategy,
+)
+
+CLASS_TAG = "dr:class"
+
+# The cloud's own databases (see the seeds): when no site rule claims them,
+# they are metadata.
+OPENSTACK_SERVICE_DATABASES = frozenset({
+    "keystone", "nova", "nova_api", "nova_cell0", "neutron", "glance", "cinder",
+    "placement", "heat", "ceilometer", "gnocchi", "aodh", "octavia", "barbican",
+    "designate", "manila", "ironic",
+})
+BOOT_INFRA_ROLES = frozenset({"dhcp", "tftp", "ntp", "ftp", "pxe"})
+
+# What a boot-infra host's offsite backup must hold: its /etc and its
+# package selections (the platform-agnostic system state of the seeds).
+HOST_COPY_KINDS = ("etc-archive", "package-list")
+
+
+def classify(asset: Asset, site: Site) -> Classification:
+    """First decision wins: the asset's own `dr:class` tag, then the site's
+    rules in file order, then built-in knowledge, else unclassified."""
+    tagged = asset.tags.get(CLASS_TAG)
+    if tagged is not None:
+        try:
+            return Classification(AssetClass(tagged), f"tag {CLASS_TAG}={tagged} on the asset")
+        except ValueError:
+            return Classification(
+                AssetClass.UNCLASSIFIED, f"tag {CLASS_TAG} has an unknown value {tagged!r}"
+            )
+    for rule in site.rules:
+        if matches(rule.match, asset):
+            return Classification(rule.asset_class, _rule_label(rule, site))
+    if asset.kind == "database" and asset.name in OPENSTACK_SERVICE_DATABASES:
+        return Classification(AssetClass.METADATA, "built-in: an OpenStack service database")
+    roles = set(asset.attributes.get("roles", "").split(","))
+    if asset.kind == "host" and roles & BOOT_INFRA_ROLES:
+        return Classification(AssetClass.BOOT_INFRA, "built-in: host with boot-infra roles")
+    return Classification(AssetClass.UNCLASSIFIED, "no rule matched")
+
+
+def _rule_label(rule: Rule, site: Site) -> str:
+    where = f"{site.path.name}:{rule.line}" if rule.line else site.path.name
+    return f"site rule '{rule.name}' ({where})"
+
+
+def matches(match: Match, asset: Asset) -> bool:
+    """Every given criterion must hold; a list means any of its values."""
+    if match.provider is not None and asset.provider not in match.provider:
+        return False
+    if match.kind is not None and asset.kind not in match.kind:
+        return False
+    if match.source is not None and asset.source not in match.source:
+        return False
+    if match.name is not None and not any(
+        fnmatch.fnmatchcase(asset.name, pattern) for pattern in match.name
+    ):
+        return False
+    if match.tags is not None:
+        for key, value in match.tags.items():
+            if key not in asset.tags or (value != "*" and asset.tags[key] != value):
+                return False
+    return True
+
+
+def is_good(copy: BackupCopy) -> bool:
+    """A copy we can restore from: nothing failed, and either its integrity
+    is proven or, lacking a manifest, its content shows it complete."""
+    check = copy.verification
+    if not check.usable:
+        return False
+    return check.verified or (check.has_manifest is False and check.complete is True)
+
+
+def evaluate(
+    site: Site,
+    assets: Sequence[Asset],
+    copies: Iterable[BackupCopy],
+    problems: dict[str, str],
+    source_problems: Sequence[SourceProblem],
+    now: datetime,
+) -> list[Coverage]:
+    """The verdict for every asset, plus one UNKNOWN entry per source that
+    could not be read (so an outage never hides as "nothing there")."""
+    by_asset: dict[str, list[BackupCopy]] = {}
+    for copy in copies:
+        by_asset.setdefault(copy.asset_id, []).append(copy)
+
+    failing_stores = {p.source for p in source_problems if p.provider == "store"}
+    coverages = [
+        evaluate_asset(
+            site, asset, by_asset.get(asset.id, []), problems.get(asset.id),
+            _store_problem(site, asset, failing_stores, source_problems), now,
+        )
+        for asset in assets
+    ]
+    seen_sources = {asset.source for asset in assets}
+    for problem in source_problems:
+        if problem.source in seen_sources:
+            continue
+        placeholder = Asset(
+            id=f"{problem.source}:source", name=problem.source, provider=problem.provider,
+            kind="source", source=problem.source,
+        )
+        coverages.append(Coverage(
+            asset=placeholder,
+            classification=Classification(AssetClass.UNCLASSIFIED, "source could not be read"),
+            status=Status.UNKNOWN,
+            reasons=(f"{problem.provider} source '{problem.source}' unreachable: {problem.reason}",),
+            copies=(), last_good=None, rpo_seconds=None,
+        ))
+    return coverages
+
+
+def _store_problem(site: Site, asset: Asset, failing: set[str],
+                   source_problems: Sequence[SourceProblem]) -> str | None:
+    """If a store that may hold this asset's copies is unreachable, missing
+    copies prove nothing: the verdict must be UNKNOWN, not CRITICAL."""
+    if not failing:
+        return None
+    for pattern in site.copies:
+        if pattern.store in failing and pattern.asset_kind in (None, asset.kind):
+            reason = next(p.reason for p in source_problems if p.source == pattern.store)
+            return f"backup store '{pattern.store}' unreachable: {reason}"
+    return None
+
+
+def evaluate_asset(
+    site: Site,
+    asset: Asset,
+    copies: Sequence[BackupCopy],
+    problem: str | None,
+    store_problem: str | None,
+    now: datetime,
+) -> Coverage:
+    classification = classify(asset, site)
+    asset_class = classification.asset_class
+    ordered = tuple(sorted(copies, key=lambda c: c.created_at, reverse=True))
+    last_good = next((c for c in ordered if is_good(c)), None)
+    rpo = site.rpo.for_class(asset_class)
+
+    status, reasons = _judge(asset, asset_class, ordered, last_good, rpo, now)
+    if store_problem and status in (Status.CRITICAL, Status.WARNING):
+        status, reasons = Status.UNKNOWN, [store_problem, *reasons]
+    if problem:
+        status, reasons = Status.UNKNOWN, [problem, *reasons]
+    return Coverage(
+        asset=asset, classification=classification, status=status,
+        reasons=tuple(reasons), copies=ordered, last_good=last_good, rpo_seconds=rpo,
+    )
+
+
+def _judge(
+    asset: Asset,
+    asset_class: AssetClass,
+    copies: Sequence[BackupCopy],
+    last_good: BackupCopy | None,
+    rpo: int | None,
+    now: datetime,
+) -> tuple[Status, list[str]]:
+    if asset_class is AssetClass.REPRODUCIBLE:
+        return Status.OK, ["reproducible: redeployed from automation, no backup expected"]
+    if asset_class is AssetClass.UNCLASSIFIED:
+        return Status.WARNING, ["unclassified: no rule says whether it must come back "
+                                "(a policy gap)"]
+    assert rpo is not None  # every class that needs a backup has an RPO
+
+    if not copies:
+        return Status.CRITICAL, ["no copy found"]
+    if last_good is None:
+        newest = copies[0]
+        return Status.CRITICAL, [
+            f"no usable copy: all {len(copies)} failed; newest: {_failure(newest)}"
+        ]
+
+    status = Status.OK
+    reasons: list[str] = []
+    good_age = _age(last_good, now)
+    if good_age > rpo:
+        status = Status.CRITICAL
+        reasons.append(f"last good copy is {humanize.age(good_age)} old; "
+                       f"RPO is {humanize.age(rpo)}")
+
+    newer_bad = [c for c in copies if c.created_at > last_good.created_at and not is_good(c)]
+    if newer_bad:
+        status = max(status, Status.WARNING)
+        newest = newer_bad[0]
+        reasons.append(
+            f"newest copy ({humanize.age(_age(newest, now))} old) is unusable: "
+            f"{_failure(newest)}; fell back to an older one"
+        )
+
+    if not last_good.verification.verified:
+        status = max(status, Status.WARNING)
+        reasons.append("last good copy has no manifest: integrity unverified "
+                       "(the dump itself is complete)")
+
+    if asset_class is AssetClass.METADATA:
+        status, reasons = _two_strategies(copies, rpo, now, status, reasons)
+    if asset.kind == "host" and asset_class is AssetClass.BOOT_INFRA:
+        status, reasons = _host_state_kinds(copies, rpo, now, status, reasons)
+
+    if status is Status.OK:
+        reasons.append(f"last good copy {humanize.age(good_age)} old, "
+                       f"inside RPO {humanize.age(rpo)}")
+    return status, reasons
+
+
+def _two_strategies(copies: Sequence[BackupCopy], rpo: int, now: datetime,
+                    status: Status, reasons: list[str]) -> tuple[Status, list[str]]:
+    """Metadata needs a fast snapshot AND a platform-agnostic offsite export:
+    the snapshot is useless when the platform is gone."""
+    wording = {
+        Strategy.SNAPSHOT: "fast snapshot",
+        Strategy.EXPORT: "platform-agnostic offsite export (SQL dump)",
+    }
+    for strategy in (Strategy.SNAPSHOT, Strategy.EXPORT):
+        good = [c for c in copies if c.strategy is strategy and is_good(c)]
+        if not good:
+            status = max(status, Status.WARNING)
+            reasons.append(f"only one of the two strategies: no good {wording[strategy]}")
+        elif _age(good[0], now) > rpo:
+            status = max(status, Status.WARNING)
+            reasons.append(f"newest good {wording[strategy]} is "
+                           f"{humanize.age(_age(good[0], now))} old; RPO is {humanize.age(rpo)}")
+    return status, reasons
+
+
+def _host_state_kinds(copies: Sequence[BackupCopy], rpo: int, now: datetime,
+                      status: Status, reasons: list[str]) -> tuple[Status, list[str]]:
+    for kind in HOST_COPY_KINDS:
+        good = [c for c in copies if c.kind == kind and is_good(c)]
+        if not good:
+            status = max(status, Status.WARNING)
+            reasons.append(f"no good {kind} copy (a rebuilt host needs both "
+                           f"{' and '.join(HOST_COPY_KINDS)})")
+    return status, reasons
+
+
+def _age(copy: BackupCopy, now: datetime) -> float:
+    return (now - copy.created_at).total_seconds()
+
+
+def _failure(copy: BackupCopy) -> str:
+    check = copy.verification
+    if check.detail:
+        return check.detail
+    if not check.present:
+        return "missing"
+    if check.size_ok is False:
+        return "size differs from its manifest"
+    if check.checksum_ok is False:
+        return "checksum differs from its manifest"
+    if check.complete is False:
+        return "incomplete"
+    return "not verified"

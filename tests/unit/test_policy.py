@@ -1,0 +1,230 @@
+"""The classification and coverage policy, on plain data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from dr_console.config import Site
+from dr_console.model import (
+    Asset,
+    AssetClass,
+    BackupCopy,
+    SourceProblem,
+    Status,
+    Strategy,
+    Verification,
+)
+from dr_console.policy import classify, evaluate, evaluate_asset, is_good
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+GOOD_DUMP = Verification(size_ok=True, checksum_ok=True, complete=True, has_manifest=True)
+CORRUPT = Verification(size_ok=True, checksum_ok=False, has_manifest=True,
+                       detail="sha256 mismatch")
+TRUNCATED = Verification(size_ok=False, complete=False, has_manifest=True,
+                         detail="truncated: gzip stream ends early")
+PLAIN_COMPLETE = Verification(complete=True, has_manifest=False)
+PLATFORM_OK = Verification(platform_ok=True)
+
+
+def make_site(**extra: object) -> Site:
+    data = {
+        "site": "test",
+        "rules": [
+            {"name": "service-dbs", "class": "metadata",
+             "match": {"provider": "mysql", "name": ["keystone", "nova*"]}},
+            {"name": "app-dbs", "class": "payload", "match": {"provider": "mysql"}},
+            {"name": "volumes", "class": "payload", "match": {"kind": "volume"}},
+            {"name": "web", "class": "reproducible", "match": {"kind": "server", "name": "web-*"}},
+            {"name": "tagged-gold", "class": "metadata",
+             "match": {"kind": "image", "tags": {"tier": "gold"}}},
+        ],
+        "rpo": {"boot-infra": "7d", "metadata": "24h", "payload": "12h"},
+    }
+    data.update(extra)
+    return Site.model_validate(data).model_copy(update={"path": Path("site.yaml")})
+
+
+def asset(name: str, kind: str = "database", provider: str = "mysql", **tags: str) -> Asset:
+    return Asset(id=f"src:{kind}:{name}", name=name, provider=provider, kind=kind,
+                 source="src", tags=dict(tags))
+
+
+def copy(a: Asset, hours_ago: float, verification: Verification = GOOD_DUMP,
+         strategy: Strategy = Strategy.EXPORT, kind: str = "sql-dump") -> BackupCopy:
+    return BackupCopy(
+        id=f"{a.id}@{hours_ago}{strategy}", asset_id=a.id, kind=kind, strategy=strategy,
+        location=f"s3://b/{a.name}-{hours_ago}", created_at=NOW - timedelta(hours=hours_ago),
+        verification=verification,
+    )
+
+
+# --- classification ------------------------------------------------------------
+
+
+def test_tag_wins_over_site_rules() -> None:
+    site = make_site()
+    result = classify(asset("web-1", kind="server", provider="openstack",
+                            **{"dr:class": "payload"}), site)
+    assert result.asset_class is AssetClass.PAYLOAD
+    assert "tag dr:class=payload" in result.rule
+
+
+def test_first_matching_site_rule_decides_and_is_named() -> None:
+    site = make_site()
+    result = classify(asset("nova_api"), site)
+    assert result.asset_class is AssetClass.METADATA
+    assert result.rule == "site rule 'service-dbs' (site.yaml)"
+    assert classify(asset("shop"), site).asset_class is AssetClass.PAYLOAD
+
+
+def test_tag_match_and_glob_names() -> None:
+    site = make_site()
+    gold = asset("appliance", kind="image", provider="openstack", tier="gold")
+    plain = asset("cirros", kind="image", provider="openstack")
+    assert classify(gold, site).asset_class is AssetClass.METADATA
+    assert classify(plain, site).asset_class is AssetClass.UNCLASSIFIED
+    assert classify(plain, site).rule == "no rule matched"
+
+
+def test_builtin_knows_openstack_service_databases() -> None:
+    site = make_site(rules=[])
+    result = classify(asset("placement"), site)
+    assert result.asset_class is AssetClass.METADATA
+    assert result.rule.startswith("built-in")
+
+
+def test_unknown_tag_value_is_unclassified_with_reason() -> None:
+    result = classify(asset("x", **{"dr:class": "precious"}), make_site())
+    assert result.asset_class is AssetClass.UNCLASSIFIED
+    assert "'precious'" in result.rule
+
+
+# --- coverage ------------------------------------------------------------------
+
+
+def test_payload_with_fresh_verified_copy_is_ok() -> None:
+    a = asset("shop")
+    cov = evaluate_asset(make_site(), a, [copy(a, 2)], None, None, NOW)
+    assert cov.status is Status.OK
+    assert cov.last_good is not None and cov.last_good.created_at == NOW - timedelta(hours=2)
+
+
+def test_no_copy_is_critical() -> None:
+    a = asset("scratch", kind="volume", provider="openstack")
+    cov = evaluate_asset(make_site(), a, [], None, None, NOW)
+    assert cov.status is Status.CRITICAL
+    assert cov.reasons == ("no copy found",)
+    assert cov.last_good is None
+
+
+def test_last_good_older_than_rpo_is_critical_with_ages() -> None:
+    a = asset("shop")
+    cov = evaluate_asset(make_site(), a, [copy(a, 30)], None, None, NOW)
+    assert cov.status is Status.CRITICAL
+    assert "last good copy is 1d 6h old; RPO is 12h" in cov.reasons[0]
+
+
+def test_corrupt_newest_falls_back_to_older_good_copy_with_warning() -> None:
+    a = asset("shop")
+    cov = evaluate_asset(make_site(), a, [copy(a, 1, CORRUPT), copy(a, 6)], None, None, NOW)
+    assert cov.status is Status.WARNING
+    assert cov.last_good is not None
+    assert cov.last_good.created_at == NOW - timedelta(hours=6)
+    assert any("sha256 mismatch" in r and "fell back" in r for r in cov.reasons)
+
+
+def test_all_copies_bad_is_critical_and_names_the_failure() -> None:
+    a = asset("shop")
+    cov = evaluate_asset(make_site(), a, [copy(a, 1, TRUNCATED), copy(a, 2, CORRUPT)],
+                         None, None, NOW)
+    assert cov.status is Status.CRITICAL
+    assert "all 2 failed" in cov.reasons[0]
+    assert "truncated" in cov.reasons[0]
+
+
+def test_plain_dump_without_manifest_is_usable_but_unverified() -> None:
+    a = asset("shop")
+    cov = evaluate_asset(make_site(), a, [copy(a, 1, PLAIN_COMPLETE)], None, None, NOW)
+    assert cov.last_good is not None
+    assert cov.status is Status.WARNING
+    assert any("no manifest" in r for r in cov.reasons)
+
+
+def test_plain_dump_that_is_incomplete_is_not_good() -> None:
+    a = asset("shop")
+    incomplete = Verification(complete=False, has_manifest=False, detail="no trailer")
+    assert not is_good(copy(a, 1, incomplete))
+
+
+def test_metadata_needs_both_strategies() -> None:
+    a = asset("nova")
+    only_snapshot = evaluate_asset(
+        make_site(), a, [copy(a, 1, PLATFORM_OK, Strategy.SNAPSHOT, "volume-snapshot")],
+        None, None, NOW)
+    assert only_snapshot.status is Status.WARNING
+    assert any("no good platform-agnostic offsite export" in r for r in only_snapshot.reasons)
+
+    both = evaluate_asset(
+        make_site(), a,
+        [copy(a, 1, PLATFORM_OK, Strategy.SNAPSHOT, "volume-snapshot"), copy(a, 2)],
+        None, None, NOW)
+    assert both.status is Status.OK
+
+
+def test_reproducible_needs_no_copy_and_unclassified_warns() -> None:
+    site = make_site()
+    web = asset("web-1", kind="server", provider="openstack")
+    odd = asset("mystery", kind="server", provider="openstack")
+    assert evaluate_asset(site, web, [], None, None, NOW).status is Status.OK
+    cov = evaluate_asset(site, odd, [], None, None, NOW)
+    assert cov.status is Status.WARNING
+    assert "policy gap" in cov.reasons[0]
+
+
+def test_boot_infra_host_needs_etc_and_package_list() -> None:
+    site = make_site()
+    host = asset("boot1", kind="host", provider="host", **{"dr:class": "boot-infra"})
+    only_etc = [copy(host, 1, kind="etc-archive")]
+    cov = evaluate_asset(site, host, only_etc, None, None, NOW)
+    assert cov.status is Status.WARNING
+    assert any("no good package-list" in r for r in cov.reasons)
+    both = [*only_etc, copy(host, 1, kind="package-list")]
+    assert evaluate_asset(site, host, both, None, None, NOW).status is Status.OK
+
+
+def test_asset_problem_makes_it_unknown_and_keeps_reason_first() -> None:
+    host = asset("boot1", kind="host", provider="host", **{"dr:class": "boot-infra"})
+    cov = evaluate_asset(make_site(), host, [], "host key CHANGED: refused", None, NOW)
+    assert cov.status is Status.UNKNOWN
+    assert cov.reasons[0] == "host key CHANGED: refused"
+
+
+def test_unreachable_source_shows_as_unknown_entry() -> None:
+    problem = SourceProblem("lab-openstack", "openstack", "connection refused")
+    covs = evaluate(make_site(), [], [], {}, [problem], NOW)
+    assert len(covs) == 1
+    assert covs[0].status is Status.UNKNOWN
+    assert "connection refused" in covs[0].reasons[0]
+
+
+def test_unreachable_store_turns_missing_copies_into_unknown_not_critical() -> None:
+    site = make_site(
+        stores=[{"name": "offsite", "bucket": "b"}],
+        copies=[{"store": "offsite", "pattern": "mysql/{asset}.sql.gz", "kind": "sql-dump",
+                 "asset_kind": "database"}],
+    )
+    a = asset("shop")
+    problem = SourceProblem("offsite", "store", "timed out")
+    covs = evaluate(site, [a], [], {}, [problem], NOW)
+    assert covs[0].status is Status.UNKNOWN
+    assert "backup store 'offsite' unreachable: timed out" in covs[0].reasons[0]
+
+
+@pytest.mark.parametrize("hours, expected", [(11, Status.OK), (13, Status.CRITICAL)])
+def test_rpo_boundary(hours: float, expected: Status) -> None:
+    a = asset("shop")
+    assert evaluate_asset(make_site(), a, [copy(a, hours)], None, None, NOW).status is expected
