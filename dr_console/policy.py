@@ -35,9 +35,12 @@ OPENSTACK_SERVICE_DATABASES = frozenset({
 })
 BOOT_INFRA_ROLES = frozenset({"dhcp", "tftp", "ntp", "ftp", "pxe"})
 
-# What a boot-infra host's offsite backup must hold: its /etc and its
-# package selections (the platform-agnostic system state of the seeds).
+# What a host's offsite backup must hold: its /etc and its package
+# selections (the platform-agnostic system state of the seeds).
 HOST_COPY_KINDS = ("etc-archive", "package-list")
+# Databases are what the two-strategies rule is about: a host's "export" is
+# its system state (above), an image's is the image itself.
+TWO_STRATEGY_KINDS = frozenset({"database", "db-instance"})
 
 
 def classify(asset: Asset, site: Site) -> Classification:
@@ -218,10 +221,10 @@ def _judge(
         reasons.append("last good copy has no manifest: integrity unverified "
                        "(the dump itself is complete)")
 
-    if asset_class is AssetClass.METADATA:
+    if asset_class is AssetClass.METADATA and asset.kind in TWO_STRATEGY_KINDS:
         status, reasons = _two_strategies(copies, rpo, now, status, reasons)
-    if asset.kind == "host" and asset_class is AssetClass.BOOT_INFRA:
-        status, reasons = _host_state_kinds(copies, rpo, now, status, reasons)
+    if asset.kind == "host":
+        status, reasons = _host_state_kinds(copies, status, reasons)
 
     if status is Status.OK:
         reasons.append(f"last good copy {humanize.age(good_age)} old, "
@@ -249,8 +252,8 @@ def _two_strategies(copies: Sequence[BackupCopy], rpo: int, now: datetime,
     return status, reasons
 
 
-def _host_state_kinds(copies: Sequence[BackupCopy], rpo: int, now: datetime,
-                      status: Status, reasons: list[str]) -> tuple[Status, list[str]]:
+def _host_state_kinds(copies: Sequence[BackupCopy], status: Status,
+                      reasons: list[str]) -> tuple[Status, list[str]]:
     for kind in HOST_COPY_KINDS:
         good = [c for c in copies if c.kind == kind and is_good(c)]
         if not good:

@@ -3,6 +3,7 @@ NO_COLOR is set (Rich honours both)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -28,7 +29,10 @@ _ORDER = {Status.CRITICAL: 0, Status.UNKNOWN: 1, Status.WARNING: 2, Status.OK: 3
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    # Piped into a script or a mail, 80 columns would cut the reasons off:
+    # give them room; on a terminal, Rich fits the table to its width.
+    width = None if sys.stdout.isatty() else 240
+    return Console(highlight=False, soft_wrap=False, width=width)
 
 
 def sort_key(cov: Coverage) -> tuple[int, str, str]:

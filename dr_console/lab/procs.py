@@ -9,12 +9,16 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
+# The registry file is rewritten whole; services started from several
+# threads must not lose each other's PIDs.
+_REGISTRY_LOCK = threading.Lock()
 
 
 class LabError(RuntimeError):
@@ -146,9 +150,10 @@ def registered(lab_dir: Path) -> list[Service]:
 
 
 def _register(lab_dir: Path, service: Service) -> None:
-    services = [s for s in registered(lab_dir) if s.name != service.name]
-    services.append(service)
-    _write_registry(lab_dir, services)
+    with _REGISTRY_LOCK:
+        services = [s for s in registered(lab_dir) if s.name != service.name]
+        services.append(service)
+        _write_registry(lab_dir, services)
 
 
 def _write_registry(lab_dir: Path, services: list[Service]) -> None:
@@ -170,11 +175,11 @@ def stop_all(lab_dir: Path) -> list[str]:
 
 
 def stop_service(lab_dir: Path, name: str) -> None:
-    services = registered(lab_dir)
-    for service in services:
+    for service in registered(lab_dir):
         if service.name == name:
             stop_pid(service.pid)
-    _write_registry(lab_dir, [s for s in services if s.name != name])
+    with _REGISTRY_LOCK:
+        _write_registry(lab_dir, [s for s in registered(lab_dir) if s.name != name])
 
 
 def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 300,

@@ -1,0 +1,55 @@
+# dr-console: developer and CI entry points.
+#   make test   system deps, venv, lab up, the whole suite, lab down (always)
+#   make demo   the console against the local lab
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+LAB_DIR ?= .lab
+LAB := $(VENV)/bin/python -m dr_console.lab
+
+.PHONY: venv deps lab-up lab-down lab-status demo test lint bench screenshots
+
+# The venv is made once; pip runs again only when pyproject.toml changes.
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/pip install -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+deps:
+	./scripts/install-system-deps.sh
+
+lab-up: venv
+	$(LAB) up --dir $(LAB_DIR)
+
+lab-down:
+	@if [ -x $(VENV)/bin/python ]; then $(LAB) down --dir $(LAB_DIR); fi
+
+lab-status:
+	$(LAB) status --dir $(LAB_DIR)
+
+demo: deps venv lab-up
+	$(VENV)/bin/dr-console --site $(LAB_DIR)/site.yaml
+
+# The lab always comes down, and pytest's exit code is the target's.
+test: deps venv
+	$(MAKE) lab-up
+	DR_LAB_DIR=$(abspath $(LAB_DIR)) $(VENV)/bin/pytest; rc=$$?; \
+	$(MAKE) lab-down; exit $$rc
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+# Figures beside their baselines, in one run, against the running lab.
+bench: venv
+	$(MAKE) lab-up
+	DR_LAB_DIR=$(abspath $(LAB_DIR)) $(VENV)/bin/python tests/bench/bench_inventory.py
+
+# SVGs of each screen, against the lab, for the README.
+screenshots: venv
+	$(MAKE) lab-up
+	$(VENV)/bin/python scripts/screenshots.py --site $(LAB_DIR)/site.yaml --out screenshots

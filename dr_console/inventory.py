@@ -1,0 +1,289 @@
+"""Gathers what every provider finds, concurrently, binds copies to their
+assets, hands the result to the policy, and caches the snapshot.
+
+The shell (`collect`) does the I/O: one thread per provider, each timed, a
+global deadline so one dead backend never holds up the others. The core
+(`bind`) is pure: it only moves copies onto assets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dr_console.config import OpenStackCloud, Site
+from dr_console.errors import ProviderError
+from dr_console.locations import cache_dir
+from dr_console.model import Asset, BackupCopy, Snapshot, SourceProblem, Strategy
+from dr_console.providers import Discovery, Provider, UnboundCopy
+from dr_console.providers._util import redact_urls
+from dr_console.verifycache import VerifyCache
+
+log = logging.getLogger(__name__)
+
+# Longer than any one provider's own timeouts allow for a few calls, and
+# longer than the store's deep-check budget; a provider still running after
+# this becomes a SourceProblem and the snapshot is built without it.
+DEFAULT_DEADLINE = 60.0
+
+
+# --------------------------------------------------------------------------
+# Providers for a site
+
+
+def providers_for(
+    site: Site, *, verify_cache: VerifyCache | None = None, deep: bool = True,
+    deep_budget: float | None = None,
+) -> list[Provider]:
+    """One provider per site entry (stores take the copy patterns naming them)."""
+    from dr_console.providers.aws import AwsProvider
+    from dr_console.providers.declared import DeclaredProvider
+    from dr_console.providers.hosts import HostProvider
+    from dr_console.providers.mysql import MySQLProvider
+    from dr_console.providers.openstack import OpenStackProvider
+    from dr_console.providers.store import DEEP_BUDGET_SECONDS, StoreProvider
+
+    out: list[Provider] = []
+    for cloud in site.clouds:
+        if isinstance(cloud, OpenStackCloud):
+            out.append(OpenStackProvider(cloud))
+        else:
+            out.append(AwsProvider(cloud, site.stores))
+    cache = verify_cache if verify_cache is not None else (VerifyCache() if deep else None)
+    budget = DEEP_BUDGET_SECONDS if deep_budget is None else deep_budget
+    out.extend(StoreProvider(store, site.copies, cache=cache, deep=deep, deep_budget=budget)
+               for store in site.stores)
+    out.extend(MySQLProvider(server) for server in site.mysql)
+    out.extend(HostProvider(host) for host in site.hosts)
+    out.extend(DeclaredProvider(entry) for entry in site.declared)
+    return out
+
+
+# --------------------------------------------------------------------------
+# The shell: run providers concurrently
+
+
+@dataclass
+class Collected:
+    discoveries: list[Discovery]
+    source_problems: list[SourceProblem]
+    provider_seconds: dict[str, float]
+    wall_seconds: float
+
+
+def _timed(provider: Provider) -> tuple[Discovery | BaseException, float]:
+    start = time.perf_counter()
+    try:
+        result: Discovery | BaseException = provider.discover()
+    except BaseException as exc:  # reported as a SourceProblem, never raised
+        result = exc
+    return result, time.perf_counter() - start
+
+
+def _problem_reason(exc: BaseException) -> str:
+    if isinstance(exc, ProviderError):
+        return str(exc)
+    # A bug, not a backend failure: say so, keep the traceback in the log.
+    log.error("provider failed unexpectedly", exc_info=exc)
+    return f"internal error: {type(exc).__name__}: {redact_urls(str(exc))[:160]}"
+
+
+def collect(providers: Sequence[Provider], *, deadline: float = DEFAULT_DEADLINE) -> Collected:
+    """Run every provider in its own thread; never wait past `deadline`."""
+    start = time.perf_counter()
+    discoveries: list[Discovery] = []
+    problems: list[SourceProblem] = []
+    seconds: dict[str, float] = {}
+    pool = ThreadPoolExecutor(max_workers=max(1, len(providers)),
+                              thread_name_prefix="dr-provider")
+    try:
+        futures: dict[Future[tuple[Discovery | BaseException, float]], Provider] = {
+            pool.submit(_timed, p): p for p in providers}
+        _done, pending = wait(futures, timeout=deadline)
+        for future in futures:  # in site-file order, for stable output
+            provider = futures[future]
+            if future in pending:
+                seconds[provider.source] = round(deadline, 3)
+                problems.append(SourceProblem(provider.source, provider.provider,
+                                              f"no answer within {deadline:g}s"))
+                continue
+            result, took = future.result()
+            seconds[provider.source] = round(took, 3)
+            if isinstance(result, Discovery):
+                discoveries.append(result)
+            else:
+                problems.append(SourceProblem(provider.source, provider.provider,
+                                              _problem_reason(result)))
+    finally:
+        # Threads cannot be killed; a late one finishes on its own timeouts
+        # while we go on without it.
+        pool.shutdown(wait=False, cancel_futures=True)
+    return Collected(discoveries, problems, seconds, round(time.perf_counter() - start, 3))
+
+
+# --------------------------------------------------------------------------
+# The core: binding copies to assets (pure)
+
+
+@dataclass
+class Binding:
+    assets: list[Asset] = field(default_factory=list)
+    copies: list[BackupCopy] = field(default_factory=list)
+    problems: dict[str, str] = field(default_factory=dict)
+    # Copies whose asset does not exist (a dump for a database that is not
+    # there, a snapshot of a deleted volume): kept aside, never dropped silently.
+    orphans: list[UnboundCopy] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def bind(site: Site, discoveries: Iterable[Discovery]) -> Binding:
+    out = Binding()
+    unbound: list[UnboundCopy] = []
+    for found in discoveries:
+        out.assets.extend(found.assets)
+        out.copies.extend(found.copies)
+        out.problems.update(found.problems)
+        unbound.extend(found.unbound)
+
+    by_name: dict[str, list[Asset]] = {}
+    for asset in out.assets:
+        by_name.setdefault(asset.name, []).append(asset)
+
+    for item in unbound:
+        matches = [a for a in by_name.get(item.asset_name, [])
+                   if item.asset_kind is None or a.kind == item.asset_kind]
+        if not matches:
+            out.orphans.append(item)
+            continue
+        for asset in matches:
+            # The same name on two servers: the copy counts for each, with
+            # an id per binding so ids stay unique.
+            copy_id = item.copy.id if len(matches) == 1 else f"{item.copy.id}@{asset.id}"
+            out.copies.append(replace(item.copy, id=copy_id, asset_id=asset.id))
+
+    _bind_snapshot_volumes(site, out)
+    return out
+
+
+def _bind_snapshot_volumes(site: Site, out: Binding) -> None:
+    """A MySQL server's data volume snapshots are the fast-snapshot strategy
+    for every database on that server."""
+    for server in site.mysql:
+        ref = server.snapshot_volume
+        if ref is None:
+            continue
+        volumes = [a for a in out.assets
+                   if a.source == ref.cloud and a.kind == "volume"
+                   and ref.volume in (a.name, a.attributes.get("volume_id"))]
+        if len(volumes) != 1:
+            if len(volumes) > 1:
+                # Binding the wrong volume's snapshots would fake coverage.
+                out.notes.append(f"mysql {server.name}: {len(volumes)} volumes named "
+                                 f"{ref.volume!r} in {ref.cloud}; snapshots not bound")
+            continue
+        volume = volumes[0]
+        volume_copies = [c for c in out.copies if c.asset_id == volume.id]
+        databases = [a for a in out.assets
+                     if a.provider == "mysql" and a.source == server.name and a.kind == "database"]
+        for database in databases:
+            for copy in volume_copies:
+                out.copies.append(replace(copy, id=f"{copy.id}@{database.id}",
+                                          asset_id=database.id, strategy=Strategy.SNAPSHOT))
+
+
+# --------------------------------------------------------------------------
+# Putting it together
+
+
+@dataclass
+class Inventory:
+    """One run, with what the snapshot does not carry (orphans, notes)."""
+
+    snapshot: Snapshot
+    binding: Binding
+    collected: Collected
+
+
+def run(
+    site: Site, *, now: datetime | None = None, timeout: float = DEFAULT_DEADLINE,
+    providers: Sequence[Provider] | None = None, deep: bool = True,
+) -> Inventory:
+    from dr_console.policy import evaluate
+
+    if providers is None:
+        providers = providers_for(site, deep=deep)
+    collected = collect(providers, deadline=timeout)
+    binding = bind(site, collected.discoveries)
+    moment = now or datetime.now(UTC)
+    coverages = evaluate(site, binding.assets, binding.copies, binding.problems,
+                         collected.source_problems, moment)
+    snapshot = Snapshot(
+        site=site.site,
+        generated_at=moment,
+        coverages=tuple(coverages),
+        problems=tuple(collected.source_problems),
+        provider_seconds=dict(collected.provider_seconds),
+        wall_seconds=collected.wall_seconds,
+    )
+    return Inventory(snapshot, binding, collected)
+
+
+def gather(
+    site: Site, *, now: datetime | None = None, timeout: float = DEFAULT_DEADLINE,
+    providers: Sequence[Provider] | None = None, deep: bool = True,
+) -> Snapshot:
+    return run(site, now=now, timeout=timeout, providers=providers, deep=deep).snapshot
+
+
+# --------------------------------------------------------------------------
+# Snapshot cache: one file per site file
+
+
+def cache_path(site: Site) -> Path:
+    resolved = str(Path(site.path).expanduser().resolve())
+    digest = hashlib.sha256(resolved.encode()).hexdigest()[:16]
+    return cache_dir() / "snapshots" / f"{digest}.json"
+
+
+def save_snapshot(snapshot: Snapshot, site: Site) -> Path:
+    """Write atomically (temp file + rename), so a reader never sees half."""
+    from dr_console.report import snapshot_to_dict
+
+    path = cache_path(site)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"site_file": str(Path(site.path).expanduser().resolve()),
+            "snapshot": snapshot_to_dict(snapshot)}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".snapshot-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(data, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_cached(site: Site) -> Snapshot | None:
+    """The last snapshot for this site file, or None (missing, unreadable,
+    or written by an incompatible version: the caller just gathers anew)."""
+    from dr_console.report import snapshot_from_dict
+
+    path = cache_path(site)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("site_file") != str(Path(site.path).expanduser().resolve()):
+            return None
+        return snapshot_from_dict(data["snapshot"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None

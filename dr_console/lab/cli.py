@@ -1,0 +1,90 @@
+"""`dr-console lab up|down|status`: argparse wiring for the lab.
+
+`register(subparsers)` adds the `lab` command; each sub-command sets
+`func(args) -> int` (the exit code). `up` prints the site file path as its
+last stdout line, so scripts can do `SITE=$(dr-console lab up | tail -1)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DIR = Path(".lab")
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    lab = subparsers.add_parser(
+        "lab", help="run the local lab (real services on 127.0.0.1)",
+        description="Start, stop and inspect the local lab: MariaDB, SSH hosts, "
+                    "moto (AWS and the offsite store) and an OpenStack control plane.")
+    sub = lab.add_subparsers(dest="lab_command", metavar="{up,down,status}", required=True)
+
+    up = sub.add_parser("up", help="start the lab (idempotent); print the site file path")
+    up.add_argument("--no-openstack", action="store_true",
+                    help="skip the OpenStack control plane (starts in seconds)")
+    up.set_defaults(func=cmd_up)
+
+    down = sub.add_parser("down", help="stop every lab service by PID")
+    down.add_argument("--purge", action="store_true",
+                      help="then delete the lab directory (data, keys, secrets)")
+    down.set_defaults(func=cmd_down)
+
+    status = sub.add_parser("status", help="list lab services; exit 1 if any is not running")
+    status.set_defaults(func=cmd_status)
+
+    for parser in (up, down, status):
+        parser.add_argument("--dir", type=Path, default=DEFAULT_DIR,
+                            help="lab directory (default: .lab in the current directory)")
+    return lab
+
+
+def _fail(message: str) -> int:
+    print(f"dr-console lab: {message}", file=sys.stderr)
+    return 3
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from dr_console.errors import DrConsoleError
+    from dr_console.lab.procs import LabError
+    from dr_console.lab.runner import lab_up
+
+    try:
+        site = lab_up(args.dir, openstack=not args.no_openstack)
+    except (LabError, DrConsoleError) as exc:
+        return _fail(str(exc))
+    print(site)
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from dr_console.lab.runner import lab_down
+
+    stopped = lab_down(args.dir, purge=args.purge)
+    print(f"stopped {len(stopped)} service(s)" + (f": {', '.join(stopped)}" if stopped else ""))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from dr_console.lab.runner import lab_status, read_state
+
+    services = lab_status(args.dir)
+    if not services:
+        print(f"lab in {args.dir} is not running")
+        return 1
+    width = max(len(name) for name, _, _ in services)
+    for name, pid, alive in services:
+        print(f"{name:<{width}}  {pid:>8}  {'running' if alive else 'NOT RUNNING'}")
+    state = read_state(args.dir.resolve())
+    if state.get("site"):
+        print(f"site file: {args.dir.resolve() / state['site']}")
+    return 0 if all(alive for _, _, alive in services) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dr_console.lab")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))

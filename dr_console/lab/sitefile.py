@@ -1,0 +1,173 @@
+"""The lab's site file: what `dr-console --site .lab/site.yaml` reads. Built
+as data first, so the seeding code uses the very same store, server and host
+settings the console will use."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dr_console.config import Site
+from dr_console.lab import moto, sshd
+from dr_console.lab.seed_db import READER, SERVICE_DBS, reader_password_file
+from dr_console.lab.sshd import LabHost
+
+SITE_NAME = "drlab"
+OFFSITE_BUCKET = "dr-offsite"
+OPENSTACK_CLOUD = "lab-openstack"
+AWS_CLOUD = "lab-aws"
+STORE = "offsite"
+MYSQL = "metadata-db"
+SNAPSHOT_VOLUME = "metadata-db-data"
+PLAYBOOKS_REPO = "boot-infra-playbooks"
+SYSTEM_SCHEMAS = ["information_schema", "performance_schema", "mysql", "sys"]
+
+# Object key layouts in the offsite store. A key may name the asset only
+# once ({asset} is a regex group), so the folder level is a wildcard.
+DUMP_KEY = "mysql/{db}/{db}-{ts}.sql.gz"
+PLAIN_DUMP_KEY = "mysql/{db}/{db}-{ts}.sql"
+ETC_KEY = "hosts/{host}/etc-{ts}.tar.gz"
+PACKAGES_KEY = "hosts/{host}/dpkg-selections-{ts}.txt"
+BUNDLE_KEY = "git/{repo}-{ts}.bundle"
+BUCKET_KEY = "buckets/{bucket}/{bucket}-{ts}.tar.gz"
+IMAGE_KEY = "images/{image}/{image}-{ts}.img"
+
+COPIES = [
+    {"store": STORE, "pattern": "mysql/*/{asset}-{timestamp}.sql.gz", "kind": "sql-dump",
+     "asset_kind": "database"},
+    {"store": STORE, "pattern": "mysql/*/{asset}-{timestamp}.sql", "kind": "sql-dump",
+     "asset_kind": "database"},
+    {"store": STORE, "pattern": "hosts/{asset}/etc-{timestamp}.tar.gz", "kind": "etc-archive",
+     "asset_kind": "host"},
+    {"store": STORE, "pattern": "hosts/{asset}/dpkg-selections-{timestamp}.txt",
+     "kind": "package-list", "asset_kind": "host"},
+    {"store": STORE, "pattern": "git/{asset}-{timestamp}.bundle", "kind": "git-bundle",
+     "asset_kind": "repo"},
+    {"store": STORE, "pattern": "buckets/*/{asset}-{timestamp}.tar.gz", "kind": "bucket-archive",
+     "asset_kind": "bucket"},
+    {"store": STORE, "pattern": "images/*/{asset}-{timestamp}.img", "kind": "image-export",
+     "asset_kind": "image"},
+]
+
+RULES = [
+    # Explicit dr:class tags first: the operator's word beats any pattern.
+    {"name": "tagged-boot-infra", "class": "boot-infra",
+     "match": {"tags": {"dr:class": "boot-infra"}}},
+    {"name": "tagged-metadata", "class": "metadata", "match": {"tags": {"dr:class": "metadata"}}},
+    {"name": "openstack-service-dbs", "class": "metadata",
+     "match": {"provider": "mysql", "name": list(SERVICE_DBS)}},
+    {"name": "application-dbs", "class": "payload", "match": {"provider": "mysql"}},
+    {"name": "volumes", "class": "payload", "match": {"kind": "volume"}},
+    {"name": "db-instances", "class": "payload", "match": {"kind": "db-instance"}},
+    {"name": "customer-buckets", "class": "payload",
+     "match": {"kind": "bucket", "name": "customer-*"}},
+    {"name": "ci-built-servers", "class": "reproducible",
+     "match": {"kind": "server", "name": "web-*"}},
+    {"name": "stock-images", "class": "reproducible", "match": {"kind": "image"}},
+]
+
+LAB_HOSTS = {
+    "boot1": (("dhcp", "tftp", "ntp"), {"dr:class": "boot-infra"}),
+    "db1": (("mysql",), {"dr:class": "metadata"}),
+}
+
+
+def lab_hosts(ports: dict[str, int]) -> list[LabHost]:
+    return [LabHost(name, ports[f"ssh-{name}"], roles, dict(tags))
+            for name, (roles, tags) in LAB_HOSTS.items()]
+
+
+def build(lab_dir: Path, ports: dict[str, int], *, clouds_yaml: Path | None,
+          absolute: bool = False) -> dict[str, Any]:
+    """The site as plain data. Paths are relative to lab_dir (as written to
+    site.yaml) unless `absolute` (for using the settings before the file
+    exists). `clouds_yaml` None means no OpenStack."""
+
+    def path(p: Path) -> str:
+        return str(p) if absolute else os.path.relpath(p, lab_dir)
+
+    credentials = path(moto.write_credentials(lab_dir))
+    clouds: list[dict[str, Any]] = []
+    if clouds_yaml is not None:
+        clouds.append({"name": OPENSTACK_CLOUD, "type": "openstack", "cloud": SITE_NAME,
+                       "clouds_yaml": path(clouds_yaml)})
+    clouds.append({"name": AWS_CLOUD, "type": "aws", "region": "us-east-1",
+                   "endpoint_url": moto.endpoint(ports["moto-aws"]),
+                   "credentials_file": credentials})
+    mysql: dict[str, Any] = {
+        "name": MYSQL, "host": "127.0.0.1", "port": ports["mariadb"], "user": READER,
+        "password_file": path(reader_password_file(lab_dir)), "exclude": SYSTEM_SCHEMAS,
+    }
+    if clouds_yaml is not None:
+        mysql["snapshot_volume"] = {"cloud": OPENSTACK_CLOUD, "volume": SNAPSHOT_VOLUME}
+    hosts = [
+        {"name": host.name, "address": "127.0.0.1", "port": host.port, "user": "root",
+         "key_file": path(sshd.client_key(lab_dir)),
+         "known_hosts": path(sshd.known_hosts(lab_dir)),
+         "roles": list(host.roles), "tags": host.tags}
+        for host in lab_hosts(ports)
+    ]
+    return {
+        "site": SITE_NAME,
+        "description": "dr-console lab: real services on 127.0.0.1"
+                       + ("" if clouds_yaml else " (without OpenStack)"),
+        "clouds": clouds,
+        "stores": [{"name": STORE, "bucket": OFFSITE_BUCKET, "region": "us-east-1",
+                    "endpoint_url": moto.endpoint(ports["moto-offsite"]),
+                    "credentials_file": credentials}],
+        "mysql": [mysql],
+        "hosts": hosts,
+        "declared": [{"name": PLAYBOOKS_REPO, "kind": "repo", "tags": {"dr:class": "boot-infra"},
+                      "description": "Ansible playbooks and roles that build the boot "
+                                     "infrastructure (DHCP/TFTP, NTP, FTP)"}],
+        "copies": COPIES,
+        "rules": RULES,
+        "rpo": {"boot-infra": "7d", "metadata": "24h", "payload": "24h"},
+    }
+
+
+def model(data: dict[str, Any]) -> Site:
+    """Validate without touching files (the seeding runs before they all exist)."""
+    return Site.model_validate(data)
+
+
+_HEADER = """\
+# Site file of the dr-console lab.
+# Generated by `dr-console lab up` at {when}; regenerated on every cold start,
+# so edit a copy, not this file. Every service it names listens on 127.0.0.1
+# and is stopped by `dr-console lab down`. Paths are relative to this file.
+# Secrets are not in here: see password_file, credentials_file, clouds.yaml.
+"""
+
+
+def write(lab_dir: Path, data: dict[str, Any]) -> Path:
+    path = lab_dir / "site.yaml"
+    text = _HEADER.format(when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ"))
+    text += yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=100)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path
+
+
+def write_inventory(lab_dir: Path, ports: dict[str, int]) -> Path:
+    """An Ansible inventory for the lab hosts, pinned to the lab's
+    known_hosts (ControlMaster off: no mux process left behind)."""
+    ssh_args = (f"-o UserKnownHostsFile={sshd.known_hosts(lab_dir)} "
+                "-o StrictHostKeyChecking=yes -o ControlMaster=no")
+    groups: dict[str, Any] = {}
+    for host in lab_hosts(ports):
+        for role in ("boot_infra",) if host.tags.get("dr:class") == "boot-infra" else ("db",):
+            groups.setdefault(role, {"hosts": {}})["hosts"][host.name] = {
+                "ansible_host": "127.0.0.1", "ansible_port": host.port, "ansible_user": "root",
+                "ansible_ssh_private_key_file": str(sshd.client_key(lab_dir)),
+                "ansible_ssh_common_args": ssh_args,
+            }
+    path = lab_dir / "inventory.yml"
+    path.write_text("# Generated by dr-console lab up\n"
+                    + yaml.safe_dump({"all": {"children": groups}}, sort_keys=False))
+    return path

@@ -1,0 +1,32 @@
+"""Messages workers post to the app. Workers never touch widgets: they post
+one of these, and an `@on` handler on the app owns the state change."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from textual.message import Message
+
+from dr_console.model import Snapshot
+
+# Where a snapshot came from: the on-disk cache (shown first, instantly) or a
+# fresh gather from the providers.
+Origin = Literal["cache", "refresh"]
+
+
+class SnapshotLoaded(Message):
+    """A snapshot is ready to be shown."""
+
+    def __init__(self, snapshot: Snapshot, origin: Origin) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+        self.origin: Origin = origin
+
+
+class LoadFailed(Message):
+    """Loading the cache or refreshing failed; the data on screen stays."""
+
+    def __init__(self, origin: Origin, error: str) -> None:
+        super().__init__()
+        self.origin: Origin = origin
+        self.error = error

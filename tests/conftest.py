@@ -1,0 +1,73 @@
+"""Shared fixtures. Lab tests (`@pytest.mark.lab`) use `lab_site`: the site
+file of a running lab, `$DR_LAB_DIR/site.yaml` (default `<repo>/.lab`);
+they skip, saying why, when the lab is not up."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from dr_console.config import Site, load_site
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def lab_dir() -> Path:
+    return Path(os.environ.get("DR_LAB_DIR", REPO / ".lab"))
+
+
+def listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _endpoints(site: Site) -> Iterator[tuple[str, int]]:
+    # Hosts are left out: a lab may stop one on purpose (a host-down drill);
+    # tests that need a host check it themselves (`listening`).
+    for server in site.mysql:
+        yield server.host, server.port
+    for entry in [*site.stores, *[c for c in site.clouds if c.type == "aws"]]:
+        url = getattr(entry, "endpoint_url", None)
+        if url:
+            parts = urlsplit(url)
+            yield parts.hostname or "127.0.0.1", parts.port or 80
+
+
+@pytest.fixture(scope="session")
+def lab_site() -> Site:
+    path = lab_dir() / "site.yaml"
+    if not path.exists():
+        pytest.skip(f"lab is not up: no {path} (run `dr-console lab up`)")
+    site = load_site(path)
+    for host, port in _endpoints(site):
+        if not listening(host, port):
+            pytest.skip(f"lab is not up: {host}:{port} is closed")
+    return site
+
+
+@pytest.fixture(scope="session")
+def lab_state(lab_site: Site) -> dict[str, Any]:
+    """What `lab up` seeded (state.json beside site.yaml): ids, objects, faults."""
+    path = Path(lab_site.path).parent / "state.json"
+    if not path.exists():
+        pytest.skip(f"no {path}: the lab did not record what it seeded")
+    state: dict[str, Any] = json.loads(path.read_text())
+    return state
+
+
+@pytest.fixture
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty XDG cache, so a test neither reads nor writes the user's."""
+    cache = tmp_path / "xdg-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return cache / "dr-console"

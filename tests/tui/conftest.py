@@ -1,0 +1,82 @@
+"""Fixtures for the TUI tests: a realistic snapshot built from the model
+dataclasses (the same one the README screenshots use), a fixed clock, and
+an app factory whose backend calls can be held, failed or counted."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import pytest
+from pilot_helpers import AppFactory
+
+from dr_console.model import Snapshot
+from dr_console.tui.app import DrConsoleApp
+from dr_console.tui.sample import SAMPLE_NOW, SAMPLE_SITE, sample_snapshot
+
+
+@pytest.fixture
+def sample() -> Snapshot:
+    # Not "snapshot": that name is syrupy's fixture, which snap_compare uses.
+    return sample_snapshot()
+
+
+@pytest.fixture
+def now() -> datetime:
+    return SAMPLE_NOW
+
+
+@pytest.fixture
+def newer_snapshot(sample: Snapshot) -> Snapshot:
+    """A later gather that found only the metadata databases."""
+    return replace(
+        sample,
+        generated_at=sample.generated_at + timedelta(minutes=1),
+        coverages=tuple(
+            c for c in sample.coverages if c.classification.asset_class.value == "metadata"
+        ),
+    )
+
+
+@pytest.fixture
+def gate() -> Iterator[threading.Event]:
+    """Holds a backend call until the test lets it go; always released at
+    the end so no thread outlives the test."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+@pytest.fixture
+def make_app(sample: Snapshot) -> AppFactory:
+    def factory(
+        load_cached: Callable[[], Snapshot | None] | None = None,
+        refresh: Callable[[], Snapshot] | None = None,
+        *,
+        mode: str = "LIVE",
+    ) -> DrConsoleApp:
+        return DrConsoleApp(
+            SAMPLE_SITE,
+            load_cached if load_cached is not None else (lambda: sample),
+            refresh if refresh is not None else (lambda: sample),
+            mode=mode,
+            clock=lambda: SAMPLE_NOW,
+        )
+
+    return factory
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run `async def` tests in a fresh event loop. Pilot needs nothing more,
+    and this keeps pytest-asyncio (and its mode settings) out of the deps."""
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    names = inspect.signature(pyfuncitem.obj).parameters
+    kwargs = {name: pyfuncitem.funcargs[name] for name in names}
+    asyncio.run(pyfuncitem.obj(**kwargs))
+    return True
