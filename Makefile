@@ -38,7 +38,7 @@ demo: deps venv lab-up
 # The lab always comes down, and pytest's exit code is the target's.
 test: deps venv
 	$(MAKE) lab-up
-	DR_LAB_DIR=$(abspath $(LAB_DIR)) $(VENV)/bin/pytest; rc=$$?; \
+	DR_LAB_DIR=$(abspath $(LAB_DIR)) DR_REQUIRE_LAB=1 $(VENV)/bin/pytest; rc=$$?; \
 	$(MAKE) lab-down; exit $$rc
 
 lint: venv

@@ -106,7 +106,7 @@ def _write_crash_log() -> Path:
 def _dispatch(args: argparse.Namespace) -> int:
     command = args.command or "tui"
     if command == "lab":
-        return int(args.lab_func(args))
+        return int(args.func(args))
     if command == "tui":
         from dr_console.tui import run_tui
 

@@ -216,7 +216,7 @@ def run(
     site: Site, *, now: datetime | None = None, timeout: float = DEFAULT_DEADLINE,
     providers: Sequence[Provider] | None = None, deep: bool = True,
 ) -> Inventory:
-    from dr_console.policy import evaluate
+    from dr_console.policy import carry_over, evaluate
 
     if providers is None:
         providers = providers_for(site, deep=deep)
@@ -225,6 +225,8 @@ def run(
     moment = now or datetime.now(UTC)
     coverages = evaluate(site, binding.assets, binding.copies, binding.problems,
                          collected.source_problems, moment)
+    if collected.source_problems:
+        coverages = carry_over(coverages, load_cached(site), collected.source_problems, moment)
     snapshot = Snapshot(
         site=site.site,
         generated_at=moment,

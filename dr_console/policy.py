@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from dr_console import humanize
@@ -19,6 +20,7 @@ from dr_console.model import (
     BackupCopy,
     Classification,
     Coverage,
+    Snapshot,
     SourceProblem,
     Status,
     Strategy,
@@ -113,10 +115,12 @@ def evaluate(
         by_asset.setdefault(copy.asset_id, []).append(copy)
 
     failing_stores = {p.source for p in source_problems if p.provider == "store"}
+    by_id = {asset.id: asset for asset in assets}
     coverages = [
         evaluate_asset(
             site, asset, by_asset.get(asset.id, []), problems.get(asset.id),
             _store_problem(site, asset, failing_stores, source_problems), now,
+            classification=_root_disk_classification(asset, by_id, site),
         )
         for asset in assets
     ]
@@ -136,6 +140,42 @@ def evaluate(
             copies=(), last_good=None, rpo_seconds=None,
         ))
     return coverages
+
+
+def carry_over(coverages: Sequence[Coverage], previous: Snapshot | None,
+               source_problems: Sequence[SourceProblem], now: datetime) -> list[Coverage]:
+    """An unreachable source keeps showing the assets it had when last read,
+    as UNKNOWN: an outage must not make assets vanish from the inventory."""
+    if previous is None or not source_problems:
+        return list(coverages)
+    out = list(coverages)
+    for problem in source_problems:
+        remembered = [c for c in previous.coverages
+                      if c.asset.source == problem.source and c.asset.kind != "source"]
+        placeholder = next((c for c in out if c.asset.id == f"{problem.source}:source"), None)
+        if not remembered or placeholder is None:
+            continue
+        out.remove(placeholder)
+        seen = humanize.age((now - previous.generated_at).total_seconds())
+        out.extend(
+            replace(cov, status=Status.UNKNOWN,
+                    reasons=(f"{problem.provider} source '{problem.source}' unreachable: "
+                             f"{problem.reason}; as last seen {seen} ago", *cov.reasons))
+            for cov in remembered
+        )
+    return out
+
+
+def _root_disk_classification(asset: Asset, by_id: dict[str, Asset],
+                               site: Site) -> Classification | None:
+    """A root disk comes back the way its server does (a server rebuilt from
+    automation brings a fresh root disk), unless the disk is tagged itself."""
+    owner = by_id.get(asset.attributes.get("root_disk_of", ""))
+    if owner is None or CLASS_TAG in asset.tags:
+        return None
+    decided = classify(owner, site)
+    return Classification(decided.asset_class,
+                          f"root disk of server '{owner.name}' ({decided.rule})")
 
 
 def _store_problem(site: Site, asset: Asset, failing: set[str],
@@ -158,8 +198,9 @@ def evaluate_asset(
     problem: str | None,
     store_problem: str | None,
     now: datetime,
+    classification: Classification | None = None,
 ) -> Coverage:
-    classification = classify(asset, site)
+    classification = classification or classify(asset, site)
     asset_class = classification.asset_class
     ordered = tuple(sorted(copies, key=lambda c: c.created_at, reverse=True))
     last_good = next((c for c in ordered if is_good(c)), None)

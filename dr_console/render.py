@@ -13,34 +13,17 @@ from rich.table import Table
 from rich.text import Text
 
 from dr_console import humanize
-from dr_console.model import AssetClass, Coverage, Snapshot, Status
+from dr_console.model import Coverage, Snapshot, Status
+from dr_console.present import STATUS_STYLE, class_text, sorted_coverages, status_text
 
 if TYPE_CHECKING:
     from dr_console.verify import VerifyResult
-
-STATUS_STYLE = {
-    Status.OK: "green",
-    Status.WARNING: "yellow",
-    Status.CRITICAL: "bold red",
-    Status.UNKNOWN: "magenta",
-}
-# Worst first, so the eye lands on what needs doing.
-_ORDER = {Status.CRITICAL: 0, Status.UNKNOWN: 1, Status.WARNING: 2, Status.OK: 3}
-
 
 def _console() -> Console:
     # Piped into a script or a mail, 80 columns would cut the reasons off:
     # give them room; on a terminal, Rich fits the table to its width.
     width = None if sys.stdout.isatty() else 240
     return Console(highlight=False, soft_wrap=False, width=width)
-
-
-def sort_key(cov: Coverage) -> tuple[int, str, str]:
-    return (_ORDER[cov.status], cov.classification.asset_class.value, cov.asset.name)
-
-
-def _status_text(status: Status) -> Text:
-    return Text(status.name, style=STATUS_STYLE[status])
 
 
 def _last_good(cov: Coverage, now: datetime) -> str:
@@ -56,7 +39,7 @@ def status(snapshot: Snapshot, now: datetime) -> None:
     summary = snapshot.summary()
     age = humanize.age((now - snapshot.generated_at).total_seconds())
     head = Text.assemble(
-        (f"{snapshot.site}: ", "bold"), _status_text(snapshot.overall),
+        (f"{snapshot.site}: ", "bold"), (snapshot.overall.name, STATUS_STYLE[snapshot.overall]),
         f"  ({summary['ok']} ok, {summary['warning']} warning, "
         f"{summary['critical']} critical, {summary['unknown']} unknown; data {age} old)",
     )
@@ -68,9 +51,9 @@ def status(snapshot: Snapshot, now: datetime) -> None:
     for column in ("STATUS", "CLASS", "ASSET", "KIND", "SOURCE", "LAST GOOD", "WHY"):
         table.add_column(column, overflow="fold" if column == "WHY" else "ellipsis",
                          no_wrap=column != "WHY")
-    for cov in sorted(problems, key=sort_key):
+    for cov in sorted_coverages(problems):
         table.add_row(
-            _status_text(cov.status), cov.classification.asset_class.value, cov.asset.name,
+            status_text(cov.status), class_text(cov.classification.asset_class), cov.asset.name,
             cov.asset.kind, cov.asset.source, _last_good(cov, now), "; ".join(cov.reasons),
         )
     console.print(table)
@@ -81,11 +64,9 @@ def inventory(snapshot: Snapshot, now: datetime) -> None:
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("STATUS", "CLASS", "ASSET", "KIND", "SOURCE", "LAST GOOD", "RULE"):
         table.add_column(column, no_wrap=True, overflow="ellipsis")
-    for cov in sorted(snapshot.coverages, key=sort_key):
-        cls = cov.classification.asset_class
+    for cov in sorted_coverages(snapshot.coverages):
         table.add_row(
-            _status_text(cov.status),
-            Text(cls.value, style="bold yellow" if cls is AssetClass.UNCLASSIFIED else ""),
+            status_text(cov.status), class_text(cov.classification.asset_class),
             cov.asset.name, cov.asset.kind, cov.asset.source, _last_good(cov, now),
             cov.classification.rule,
         )
@@ -99,6 +80,6 @@ def verify(results: Sequence[VerifyResult]) -> None:
     for column in ("RESULT", "ASSET", "COPY", "KIND", "DETAIL"):
         table.add_column(column, overflow="fold" if column == "DETAIL" else "ellipsis")
     for result in results:
-        table.add_row(_status_text(result.status), result.asset, result.location, result.kind,
+        table.add_row(status_text(result.status), result.asset, result.location, result.kind,
                       result.detail)
     console.print(table)

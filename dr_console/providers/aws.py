@@ -101,6 +101,9 @@ class AwsProvider:
             return None
 
     def _ec2(self, ec2: Any, found: Discovery, sts: Any = None) -> None:
+        # A root disk comes back with its instance (a reproducible server's
+        # root disk is reproducible too): remember which volume is whose.
+        root_of: dict[str, str] = {}
         for page in ec2.get_paginator("describe_instances").paginate():
             for reservation in page.get("Reservations", []):
                 for inst in reservation.get("Instances", []):
@@ -108,6 +111,10 @@ class AwsProvider:
                     if state == "terminated":
                         continue  # gone for good; nothing to bring back
                     tags = _tags(inst.get("Tags"))
+                    for mapping in inst.get("BlockDeviceMappings", []):
+                        volume_id = mapping.get("Ebs", {}).get("VolumeId")
+                        if volume_id and mapping.get("DeviceName") == inst.get("RootDeviceName"):
+                            root_of[volume_id] = self._id("server", inst["InstanceId"])
                     found.assets.append(Asset(
                         id=self._id("server", inst["InstanceId"]),
                         name=tags.get("Name") or inst["InstanceId"],
@@ -137,6 +144,8 @@ class AwsProvider:
                         "state": str(vol.get("State", "")),
                         "zone": str(vol.get("AvailabilityZone", "")),
                         "attached_to": ",".join(a for a in attached if a),
+                        **({"root_disk_of": root_of[vol["VolumeId"]]}
+                           if vol["VolumeId"] in root_of else {}),
                     },
                 ))
 

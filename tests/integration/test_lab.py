@@ -38,7 +38,8 @@ TRAILER = b"-- Dump completed"
 
 
 @pytest.fixture(scope="module")
-def state() -> dict[str, Any]:
+def state(lab_site: Any) -> dict[str, Any]:
+    # lab_site skips (or, under `make test`, fails) when the lab is not up.
     path = LAB_DIR / "state.json"
     if not path.exists():
         pytest.skip(f"no lab in {LAB_DIR} (make lab-up, or set DR_LAB_DIR)")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from dr_console.model import AssetClass, Snapshot, Status
-from dr_console.tui.present import (
+from dr_console.present import (
     age_text,
     class_text,
     clock_time,

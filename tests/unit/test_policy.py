@@ -12,12 +12,13 @@ from dr_console.model import (
     Asset,
     AssetClass,
     BackupCopy,
+    Snapshot,
     SourceProblem,
     Status,
     Strategy,
     Verification,
 )
-from dr_console.policy import classify, evaluate, evaluate_asset, is_good
+from dr_console.policy import carry_over, classify, evaluate, evaluate_asset, is_good
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -228,3 +229,45 @@ def test_unreachable_store_turns_missing_copies_into_unknown_not_critical() -> N
 def test_rpo_boundary(hours: float, expected: Status) -> None:
     a = asset("shop")
     assert evaluate_asset(make_site(), a, [copy(a, hours)], None, None, NOW).status is expected
+
+
+def test_root_disk_comes_back_with_its_server() -> None:
+    site = make_site()
+    web = asset("web-a", kind="server", provider="aws")
+    root = Asset(id="src:volume:vol-1", name="vol-1", provider="aws", kind="volume",
+                 source="src", attributes={"root_disk_of": web.id})
+    data = Asset(id="src:volume:vol-2", name="vol-2", provider="aws", kind="volume",
+                 source="src")
+    covs = {c.asset.name: c for c in evaluate(site, [web, root, data], [], {}, [], NOW)}
+    assert covs["vol-1"].classification.asset_class is AssetClass.REPRODUCIBLE
+    assert "root disk of server 'web-a'" in covs["vol-1"].classification.rule
+    assert covs["vol-1"].status is Status.OK
+    assert covs["vol-2"].classification.asset_class is AssetClass.PAYLOAD
+    assert covs["vol-2"].status is Status.CRITICAL
+
+
+def test_metadata_host_needs_system_state_not_two_strategies() -> None:
+    host = asset("db1", kind="host", provider="host", **{"dr:class": "metadata"})
+    copies = [copy(host, 1, kind="etc-archive"), copy(host, 1, kind="package-list")]
+    cov = evaluate_asset(make_site(), host, copies, None, None, NOW)
+    assert cov.status is Status.OK, cov.reasons
+    cov = evaluate_asset(make_site(), host, copies[:1], None, None, NOW)
+    assert cov.status is Status.WARNING
+    assert any("no good package-list" in r for r in cov.reasons)
+
+
+def test_unreachable_source_keeps_its_last_seen_assets_as_unknown() -> None:
+    site = make_site()
+    volume = Asset(id="east:volume:v1", name="v1", provider="openstack", kind="volume",
+                   source="east")
+    earlier = NOW - timedelta(hours=1)
+    before = evaluate(site, [volume], [copy(volume, 3, PLATFORM_OK, Strategy.SNAPSHOT)], {}, [],
+                      earlier)
+    previous = Snapshot(site="test", generated_at=earlier, coverages=tuple(before))
+    problem = SourceProblem("east", "openstack", "connection refused")
+    now_covs = carry_over(evaluate(site, [], [], {}, [problem], NOW), previous, [problem], NOW)
+    assert [c.asset.id for c in now_covs] == ["east:volume:v1"]
+    assert now_covs[0].status is Status.UNKNOWN
+    assert now_covs[0].reasons[0] == ("openstack source 'east' unreachable: connection refused; "
+                                      "as last seen 1h ago")
+    assert now_covs[0].last_good is not None

@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from dr_console.model import Coverage
-from dr_console.tui.present import filter_coverages, sorted_coverages
+from dr_console.present import filter_coverages, sorted_coverages
 from dr_console.tui.widgets.detail import AssetDetail
 from dr_console.tui.widgets.header import SiteHeader
 from dr_console.tui.widgets.inventory_table import InventoryTable

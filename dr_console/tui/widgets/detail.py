@@ -14,7 +14,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from dr_console.model import BackupCopy, Coverage, Verification
-from dr_console.tui.present import (
+from dr_console.present import (
     DANGER,
     GOOD,
     age_seconds,

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from dr_console.model import Snapshot, Status
-from dr_console.tui.present import (
+from dr_console.present import (
     DANGER,
     HEADER_STATUS_ORDER,
     STATUS_STYLE,

@@ -20,7 +20,7 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 from dr_console.model import Coverage
-from dr_console.tui.present import class_text, last_good_text, status_text
+from dr_console.present import class_text, last_good_text, status_text
 
 # (column key, label)
 COLUMNS: tuple[tuple[str, str], ...] = (

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from rich.text import Text
 
+from dr_console import humanize
 from dr_console.model import AssetClass, Coverage, Status
 
 # Display order, worst first. UNKNOWN comes right after CRITICAL: an asset we
@@ -151,14 +152,7 @@ def duration_text(seconds: int | None) -> str:
 
 
 def size_text(size: int | None) -> str:
-    if size is None:
-        return "size unknown"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+    return "size unknown" if size is None else humanize.size(size)
 
 
 def last_good_text(coverage: Coverage, now: datetime) -> Text:
