@@ -248,13 +248,20 @@ def _judge(
         reasons.append(f"last good copy is {humanize.age(good_age)} old; "
                        f"RPO is {humanize.age(rpo)}")
 
-    newer_bad = [c for c in copies if c.created_at > last_good.created_at and not is_good(c)]
-    if newer_bad:
+    # Judged per kind of copy: a broken newest dump is news even when a
+    # fresh snapshot exists, since the next disaster may take the platform.
+    newest_by_kind: dict[str, BackupCopy] = {}
+    for copy in copies:  # newest first
+        newest_by_kind.setdefault(copy.kind, copy)
+    for kind, newest in newest_by_kind.items():
+        if is_good(newest):
+            continue
         status = max(status, Status.WARNING)
-        newest = newer_bad[0]
+        fallback = any(c.kind == kind and is_good(c) for c in copies)
         reasons.append(
-            f"newest copy ({humanize.age(_age(newest, now))} old) is unusable: "
-            f"{_failure(newest)}; fell back to an older one"
+            f"newest {kind} ({humanize.age(_age(newest, now))} old) is unusable: "
+            f"{_failure(newest)}; "
+            + ("fell back to an older one" if fallback else f"no good {kind} at all")
         )
 
     if not last_good.verification.verified:

@@ -271,3 +271,26 @@ def test_unreachable_source_keeps_its_last_seen_assets_as_unknown() -> None:
     assert now_covs[0].reasons[0] == ("openstack source 'east' unreachable: connection refused; "
                                       "as last seen 1h ago")
     assert now_covs[0].last_good is not None
+
+
+def test_broken_newest_dump_warns_even_when_a_newer_snapshot_is_good() -> None:
+    a = asset("cinder")
+    copies = [
+        copy(a, 0.5, PLATFORM_OK, Strategy.SNAPSHOT, "volume-snapshot"),
+        copy(a, 1, CORRUPT),
+        copy(a, 6),
+    ]
+    cov = evaluate_asset(make_site(), a, copies, None, None, NOW)
+    assert cov.status is Status.WARNING
+    assert cov.reasons == ("newest sql-dump (1h old) is unusable: sha256 mismatch; "
+                           "fell back to an older one",)
+    assert cov.last_good is not None and cov.last_good.kind == "volume-snapshot"
+
+
+def test_no_good_copy_of_a_kind_says_so() -> None:
+    a = asset("shop")
+    copies = [copy(a, 0.5, PLATFORM_OK, Strategy.SNAPSHOT, "volume-snapshot"),
+              copy(a, 1, TRUNCATED)]
+    cov = evaluate_asset(make_site(), a, copies, None, None, NOW)
+    assert cov.status is Status.WARNING
+    assert "no good sql-dump at all" in cov.reasons[0]
