@@ -254,6 +254,10 @@ def _judge(
     for copy in copies:  # newest first
         newest_by_kind.setdefault(copy.kind, copy)
     for kind, newest in newest_by_kind.items():
+        if is_good(newest) and not newest.verification.verified:
+            status = max(status, Status.WARNING)
+            reasons.append(f"newest {kind} has no manifest: integrity unverified "
+                           "(its content is complete)")
         if is_good(newest):
             continue
         status = max(status, Status.WARNING)
@@ -263,11 +267,6 @@ def _judge(
             f"{_failure(newest)}; "
             + ("fell back to an older one" if fallback else f"no good {kind} at all")
         )
-
-    if not last_good.verification.verified:
-        status = max(status, Status.WARNING)
-        reasons.append("last good copy has no manifest: integrity unverified "
-                       "(the dump itself is complete)")
 
     if asset_class is AssetClass.METADATA and asset.kind in TWO_STRATEGY_KINDS:
         status, reasons = _two_strategies(copies, rpo, now, status, reasons)

@@ -113,7 +113,8 @@ class AwsProvider:
                     tags = _tags(inst.get("Tags"))
                     for mapping in inst.get("BlockDeviceMappings", []):
                         volume_id = mapping.get("Ebs", {}).get("VolumeId")
-                        if volume_id and mapping.get("DeviceName") == inst.get("RootDeviceName"):
+                        if volume_id and _same_device(mapping.get("DeviceName", ""),
+                                                      inst.get("RootDeviceName", "")):
                             root_of[volume_id] = self._id("server", inst["InstanceId"])
                     found.assets.append(Asset(
                         id=self._id("server", inst["InstanceId"]),
@@ -251,3 +252,15 @@ class AwsProvider:
                 source=self.source, tags=tags,
                 attributes={"created": _aware(bucket.get("CreationDate")).isoformat()},
             ))
+
+
+def _same_device(one: str, other: str) -> bool:
+    """Xen-era names alias each other: /dev/sda1, /dev/sda and /dev/xvda are
+    one root device (and endpoints mix them: an instance may report its
+    root as /dev/xvda and map /dev/sda1)."""
+
+    def canonical(name: str) -> str:
+        base = name.removeprefix("/dev/").rstrip("0123456789")
+        return "xvd" + base[2:] if base.startswith("sd") else base
+
+    return bool(one) and canonical(one) == canonical(other)

@@ -191,3 +191,14 @@ def test_unreachable_cloud_keeps_its_assets_as_unknown_and_the_rest_still_report
     assert all(a["status"] == "UNKNOWN" and "unreachable" in a["reasons"][0] for a in after)
     assert any(a["provider"] == "mysql" and a["status"] != "UNKNOWN" for a in doc["assets"])
     assert elapsed < 60
+
+
+def test_plain_dump_from_another_tool_counts_but_is_flagged_unverified(
+        status_run: tuple[int, dict[str, Any], str]) -> None:
+    _, doc, _ = status_run
+    shop = by_name(doc)["shop"]
+    plain = [c for c in shop["copies"] if c["kind"] == "sql-dump" and c["good"]]
+    assert plain and not plain[0]["verified"]
+    assert plain[0]["verification"]["has_manifest"] is False
+    assert shop["status"] == "WARNING"
+    assert any("no manifest" in r for r in shop["reasons"])

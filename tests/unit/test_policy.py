@@ -294,3 +294,13 @@ def test_no_good_copy_of_a_kind_says_so() -> None:
     cov = evaluate_asset(make_site(), a, copies, None, None, NOW)
     assert cov.status is Status.WARNING
     assert "no good sql-dump at all" in cov.reasons[0]
+
+
+def test_unverified_newest_dump_warns_even_beside_a_verified_snapshot() -> None:
+    a = asset("shop")
+    copies = [copy(a, 0.5, PLATFORM_OK, Strategy.SNAPSHOT, "volume-snapshot"),
+              copy(a, 2, PLAIN_COMPLETE)]
+    cov = evaluate_asset(make_site(), a, copies, None, None, NOW)
+    assert cov.status is Status.WARNING
+    assert cov.reasons == ("newest sql-dump has no manifest: integrity unverified "
+                           "(its content is complete)",)

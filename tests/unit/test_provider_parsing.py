@@ -167,3 +167,16 @@ def test_endpoint_key_normalises() -> None:
     assert endpoint_key(None, "eu-west-1") == "aws:eu-west-1"
     assert endpoint_label("http://key:secret@127.0.0.1:9000/path", "r") == "127.0.0.1:9000"
     assert endpoint_label(None, "eu-west-1") == "AWS eu-west-1"
+
+
+@pytest.mark.parametrize("one, other, same", [
+    ("/dev/sda1", "/dev/xvda", True),
+    ("/dev/xvda", "/dev/xvda", True),
+    ("/dev/sda", "/dev/sda1", True),
+    ("/dev/sdf", "/dev/xvda", False),
+    ("", "/dev/xvda", False),
+])
+def test_root_device_aliases(one: str, other: str, same: bool) -> None:
+    from dr_console.providers.aws import _same_device
+
+    assert _same_device(one, other) is same
