@@ -322,7 +322,7 @@ async def test_detail_lists_every_copy_and_marks_the_last_good(make_app: AppFact
         assert "s3://dr-offsite/mirror/media-assets/2024-11-23/\n" in text
         # Newest first: the failed latest copy, then the older good one.
         assert text.index("✗ bucket-mirror") < text.index("★ bucket-mirror")
-        assert "76.0 GiB  present ✓  size ?  checksum ?  complete ✗  manifest ✓" in text
+        assert "76.0 GiB  ✓ present  ? size  ? checksum  ✗ complete  ✓ manifest" in text
         assert "1 204 of 98 312 objects missing" in text
         assert "older than RPO" in text
 

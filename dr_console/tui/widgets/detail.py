@@ -34,7 +34,9 @@ LEGEND = "✓ passed  ✗ failed  ? not checked"
 
 def _check(label: str, value: bool | None) -> Text:
     symbol, style = _CHECK[value]
-    return Text.assemble((f"{label} ", ""), (symbol, style))
+    # Symbol first: "✓ size  ✗ checksum" cannot be misread as the symbol
+    # belonging to the next label.
+    return Text.assemble((symbol, style), (f" {label}", ""))
 
 
 def verification_text(verification: Verification) -> Text:
