@@ -202,3 +202,19 @@ def test_plain_dump_from_another_tool_counts_but_is_flagged_unverified(
     assert plain[0]["verification"]["has_manifest"] is False
     assert shop["status"] == "WARNING"
     assert any("no manifest" in r for r in shop["reasons"])
+
+
+def test_no_secret_reaches_output_or_cache(status_run: tuple[int, dict[str, Any], str],
+                                           lab_site: Site, cache: Path) -> None:
+    _, doc, stderr = status_run
+    secrets_dir = lab_site.path.parent / "secrets"
+    secrets = [p.read_text().strip() for p in secrets_dir.iterdir() if p.is_file()]
+    aws = (lab_site.path.parent / "aws-credentials").read_text()
+    secrets += [line.split("=", 1)[1].strip() for line in aws.splitlines()
+                if "secret" in line and "=" in line]
+    assert secrets and all(len(s) >= 8 for s in secrets)
+    cached = "".join(p.read_text() for p in cache.rglob("*.json"))
+    for secret in secrets:
+        assert secret not in json.dumps(doc)
+        assert secret not in stderr
+        assert secret not in cached
