@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from dr_console import __version__
 from dr_console.errors import DrConsoleError
 
 if TYPE_CHECKING:
-    from dr_console.config import Site
+    from dr_console.config import Site, Store
     from dr_console.model import Snapshot
 
 EXIT_UNKNOWN = 3
@@ -59,6 +60,37 @@ def build_parser() -> argparse.ArgumentParser:
                         help="download and hash every copy in the stores, even if hashed before")
     verify.add_argument("--json", action="store_true")
 
+    backup = sub.add_parser("backup", help="make an offsite backup now")
+    backup_sub = backup.add_subparsers(dest="backup_kind", metavar="KIND", required=True)
+    backup_db = backup_sub.add_parser(
+        "db", help="dump one MySQL/MariaDB database into a store, with a manifest")
+    backup_db.add_argument("name", metavar="NAME", help="database name")
+    backup_db.add_argument("--server", metavar="S", help="mysql server of the site file")
+    backup_db.add_argument("--store", metavar="S", help="store of the site file")
+
+    run = sub.add_parser("run", help="run a restore runbook (journaled, resumable)")
+    run_sub = run.add_subparsers(dest="runbook", metavar="RUNBOOK", required=True)
+    metadata = run_sub.add_parser(
+        "metadata-db", help="restore a metadata database from its last good dump, via staging")
+    metadata.add_argument("--db", required=True, metavar="NAME", help="database to restore")
+    metadata.add_argument("--copy", metavar="LOCATION",
+                          help="s3://bucket/key of the dump (default: the last good one)")
+    metadata.add_argument("--server", metavar="S", help="mysql server of the site file")
+    _add_run_options(metadata)
+
+    runs = sub.add_parser("runs", help="runbook runs from the journal")
+    runs.add_argument("--json", action="store_true")
+
+    resume = sub.add_parser("resume", help="resume a run: every step re-checks the world first")
+    resume.add_argument("run_id", metavar="RUN_ID")
+    resume.add_argument("--yes", action="store_true",
+                        help="confirm destructive steps in advance (no typed confirmation)")
+
+    drop = sub.add_parser("drop-kept", help="drop a schema kept by a restore (<db>__pre_restore_<ts>)")
+    drop.add_argument("schema", metavar="SCHEMA")
+    drop.add_argument("--server", metavar="S", help="mysql server of the site file")
+    drop.add_argument("--yes", action="store_true", help="skip the typed confirmation")
+
     try:
         from dr_console.lab.cli import register as register_lab
     except ImportError:  # the lab is a development aid; the console works without it
@@ -73,6 +105,13 @@ def _add_snapshot_options(parser: argparse.ArgumentParser) -> None:
                         help="ask every backend now instead of using the cached inventory")
     parser.add_argument("--max-age", default=DEFAULT_MAX_AGE, metavar="DURATION",
                         help=f"refresh when the cache is older than this (default {DEFAULT_MAX_AGE})")
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true",
+                        help="show the plan and every equivalent command; touch nothing")
+    parser.add_argument("--yes", action="store_true",
+                        help="confirm destructive steps in advance (no typed confirmation)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,7 +150,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         from dr_console.tui import run_tui
 
         return run_tui(args.site, mode="DRILL" if getattr(args, "drill", False) else "LIVE")
+    if command == "runs":
+        return _list_runs(args.json)
+    if command == "resume":
+        return _resume(args.site, args.run_id, args.yes)
     site = _load_site(args.site)
+    if command == "backup":
+        return _backup_db(site, args.name, args.server, args.store)
+    if command == "run":
+        return _run_runbook(site, args)
+    if command == "drop-kept":
+        return _drop_kept(site, args.schema, args.server, args.yes)
     if command == "status":
         snapshot = _snapshot(site, args.refresh, args.max_age)
         return _print_status(snapshot, args.json)
@@ -196,6 +245,166 @@ def _verify(site: Site, names: list[str], deep: bool, as_json: bool) -> int:
     else:
         render.verify(results)
     return max((r.exit_code for r in results), default=0)
+
+
+# --------------------------------------------------------------------------
+# Backups and runbooks
+
+
+def _backup_db(site: Site, name: str, server_name: str | None, store_name: str | None) -> int:
+    from rich.console import Console
+    from rich.progress import (
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TransferSpeedColumn,
+    )
+
+    from dr_console.backup import timestamp
+    from dr_console.backup.dump import backup_database
+    from dr_console.humanize import size
+    from dr_console.inventory import cache_path
+    from dr_console.runbooks.metadata_db import pick_server
+
+    server = pick_server(site, server_name, name)
+    store = _backup_store(site, store_name)
+    key = f"mysql/{name}/{name}-{timestamp()}.sql.gz"
+    console = Console(highlight=False)
+    with Progress(TextColumn(f"  dumping {name}"), DownloadColumn(), TransferSpeedColumn(),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task(name, total=None)
+        full_key, manifest = backup_database(
+            server, name, store, key, progress=lambda done: bar.update(task, completed=done))
+    # The cached inventory does not know this copy yet: the next reader gathers anew.
+    cache_path(site).unlink(missing_ok=True)
+    rows = sum(manifest.tables.values())
+    console.print(f"[green]✓[/] s3://{store.bucket}/{full_key}")
+    console.print(f"  size    {size(manifest.size)} ({manifest.size} bytes, gzip)")
+    console.print(f"  sha256  {manifest.sha256}")
+    console.print(f"  tables  {len(manifest.tables)} ({rows} rows)")
+    return 0
+
+
+def _backup_store(site: Site, name: str | None) -> Store:
+    if name is not None:
+        for store in site.stores:
+            if store.name == name:
+                return store
+        raise DrConsoleError(f"no store {name!r} in {site.path}")
+    # The store the site's dump pattern points at, else the only store.
+    named = {p.store for p in site.copies if p.kind == "sql-dump"}
+    if len(named) == 1:
+        return site.store(named.pop())
+    if len(site.stores) == 1:
+        return site.stores[0]
+    raise DrConsoleError("several stores: choose one with --store")
+
+
+def _install_cancel() -> threading.Event:
+    """First Ctrl-C (or a hang-up, or SIGTERM) asks the running step to stop
+    cleanly; a second Ctrl-C interrupts at once."""
+    import signal
+
+    cancel = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if cancel.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        cancel.set()
+        if signum == signal.SIGINT:
+            print("dr-console: cancelling after the current chunk (Ctrl-C again to stop now)",
+                  file=sys.stderr)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    return cancel
+
+
+def _run_runbook(site: Site, args: argparse.Namespace) -> int:
+    from dr_console.runbooks import Engine, registry
+    from dr_console.runbooks.sinks import RichSink
+
+    params = {"db": args.db, "copy": args.copy, "server": args.server}
+    runbook = registry.build(args.runbook, site, params)
+    engine = Engine(runbook, RichSink(), assume_yes=args.yes, dry_run=args.dry_run,
+                    cancel=_install_cancel())
+    return engine.run().exit_code
+
+
+def _resume(site_path: Path | None, run_id: str, yes: bool) -> int:
+    from dr_console.runbooks import resume
+    from dr_console.runbooks.sinks import RichSink
+
+    site = _load_site(site_path) if site_path is not None else None
+    return resume(run_id, RichSink(), assume_yes=yes, site=site, cancel=_install_cancel()).exit_code
+
+
+def _list_runs(as_json: bool) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from dr_console.runbooks.journal import iter_runs
+    from dr_console.runbooks.locks import is_locked, read_holder
+
+    runs = list(iter_runs())
+    for run in runs:
+        if run.outcome == "interrupted" and is_locked(run.target) \
+                and read_holder(run.target).get("run_id") == run.run_id:
+            run.outcome = "running"
+    if as_json:
+        json.dump([r.to_dict() for r in runs], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    table = Table(title="Runbook runs", caption="resume one with: dr-console resume RUN_ID")
+    for column in ("run", "runbook", "target", "operator", "started", "outcome", "duration"):
+        table.add_column(column)
+    colours = {"succeeded": "green", "running": "cyan", "dry-run": "cyan"}
+    for run in runs:
+        colour = colours.get(run.outcome, "red")
+        seconds = run.duration
+        table.add_row(run.run_id, run.runbook, run.target, f"{run.operator}@{run.host}",
+                      run.started.strftime("%Y-%m-%d %H:%M:%SZ"), f"[{colour}]{run.outcome}[/]",
+                      "" if seconds is None else f"{seconds:.1f}s")
+    Console(highlight=False).print(table)
+    return 0
+
+
+def _drop_kept(site: Site, schema: str, server_name: str | None, yes: bool) -> int:
+    import re
+
+    from dr_console.runbooks.journal import new_run_id
+    from dr_console.runbooks.locks import TargetLock
+    from dr_console.runbooks.metadata_db import connect, pick_server, schema_exists
+
+    match = re.fullmatch(r"(.+)__pre_restore_\d{8}T\d{6}Z", schema)
+    if not match:
+        raise DrConsoleError(f"{schema!r} is not a schema kept by a restore "
+                             "(<db>__pre_restore_<YYYYMMDDTHHMMSSZ>); refusing to drop it")
+    db = match.group(1)
+    server = pick_server(site, server_name, db)
+    conn = connect(server)
+    try:
+        if not schema_exists(conn, schema):
+            raise DrConsoleError(f"no schema {schema} on {server.name}")
+        if not yes:
+            if not sys.stdin.isatty():
+                print(f"dr-console: dropping {schema} needs its typed name and there is no "
+                      "terminal; run again with --yes", file=sys.stderr)
+                return 2
+            print(f"This drops {schema} on {server.name} for good.")
+            answer = input(f"Type the name of the target ({schema}) to continue: ")
+            if answer.strip() != schema:
+                print("Not confirmed; nothing dropped.")
+                return 2
+        from dr_console.restore.swap import drop_kept
+
+        with TargetLock(f"mysql:{server.name}/{db}", new_run_id()):
+            drop_kept(conn, schema)
+    finally:
+        conn.close()
+    print(f"dropped {schema} on {server.name}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -141,6 +141,10 @@ class MySQLServer(SecretRef):
     # the "fast snapshot" strategy for every database on the server.
     snapshot_volume: VolumeRef | None = None
     timeout: Duration = 10
+    # Restores write (CREATE DATABASE, RENAME TABLE); the backup user above
+    # should stay read-only, so restores may use their own account.
+    restore_user: str | None = None
+    restore_password_file: Path | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -149,7 +153,24 @@ class MySQLServer(SecretRef):
             raise ValueError(
                 "inline passwords are not accepted: use password_file or password_env"
             )
+        if isinstance(data, dict) and "restore_password" in data:
+            raise ValueError("inline passwords are not accepted: use restore_password_file")
         return data
+
+    @model_validator(mode="after")
+    def _restore_pair(self) -> MySQLServer:
+        if self.restore_password_file is not None and self.restore_user is None:
+            raise ValueError("restore_password_file needs restore_user")
+        return self
+
+    def restore_credentials(self) -> tuple[str, Secret | None]:
+        """User and password for restores: the restore account if the site
+        names one, else the backup account."""
+        if self.restore_user is None:
+            return self.user, self.load_secret()
+        if self.restore_password_file is None:
+            return self.restore_user, None
+        return self.restore_user, SecretRef(password_file=self.restore_password_file).load_secret()
 
     def includes(self, database: str) -> bool:
         if any(fnmatch.fnmatchcase(database, pat) for pat in self.exclude):
@@ -438,7 +459,9 @@ def _with_lines_and_paths(site: Site, root: yaml.MappingNode, base: Path, path: 
     ]
     stores = [s.model_copy(update={"credentials_file": resolve(s.credentials_file)})
               for s in site.stores]
-    mysql = [m.model_copy(update={"password_file": resolve(m.password_file)}) for m in site.mysql]
+    mysql = [m.model_copy(update={"password_file": resolve(m.password_file),
+                                  "restore_password_file": resolve(m.restore_password_file)})
+             for m in site.mysql]
     hosts = [
         h.model_copy(update={"key_file": resolve(h.key_file), "known_hosts": resolve(h.known_hosts)})
         for h in site.hosts
@@ -478,11 +501,13 @@ def _check_references(site: Site, root: yaml.MappingNode, shown: str) -> None:
                 shown, _line_of(root, "mysql", index, "snapshot_volume", "cloud"),
                 f"mysql[{index}].snapshot_volume.cloud", f"no cloud named {ref.cloud!r}",
             )
-        if server.password_file is not None and not server.password_file.is_file():
-            raise SiteFileError(
-                shown, _line_of(root, "mysql", index, "password_file"),
-                f"mysql[{index}].password_file", f"file not found: {server.password_file}",
-            )
+        for field_name in ("password_file", "restore_password_file"):
+            file = getattr(server, field_name)
+            if file is not None and not file.is_file():
+                raise SiteFileError(
+                    shown, _line_of(root, "mysql", index, field_name),
+                    f"mysql[{index}].{field_name}", f"file not found: {file}",
+                )
 
     for index, host in enumerate(site.hosts):
         for field_name in ("key_file", "known_hosts"):

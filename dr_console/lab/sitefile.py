@@ -25,6 +25,13 @@ MYSQL = "metadata-db"
 SNAPSHOT_VOLUME = "metadata-db-data"
 PLAYBOOKS_REPO = "boot-infra-playbooks"
 SYSTEM_SCHEMAS = ["information_schema", "performance_schema", "mysql", "sys"]
+# Restores write, the backup user `drconsole` only reads: restores use the
+# lab's admin account (made by lab.mariadb.start).
+RESTORE_USER = "labadmin"
+
+
+def admin_password_file(lab_dir: Path) -> Path:
+    return lab_dir / "secrets" / "mariadb-admin"
 
 # Object key layouts in the offsite store. A key may name the asset only
 # once ({asset} is a regex group), so the folder level is a wildcard.
@@ -101,6 +108,7 @@ def build(lab_dir: Path, ports: dict[str, int], *, clouds_yaml: Path | None,
     mysql: dict[str, Any] = {
         "name": MYSQL, "host": "127.0.0.1", "port": ports["mariadb"], "user": READER,
         "password_file": path(reader_password_file(lab_dir)), "exclude": SYSTEM_SCHEMAS,
+        "restore_user": RESTORE_USER, "restore_password_file": path(admin_password_file(lab_dir)),
     }
     if clouds_yaml is not None:
         mysql["snapshot_volume"] = {"cloud": OPENSTACK_CLOUD, "volume": SNAPSHOT_VOLUME}

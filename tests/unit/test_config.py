@@ -111,6 +111,13 @@ def test_copy_pattern_regex_extracts_asset_and_timestamp(tmp_path: Path) -> None
          "password_file or password_env"),
         ("    roles: [dhcp, tftp]\n", "    roles: [dhcp, tftp]\n    roles: [ntp]\n", 25,
          "hosts[0].roles", "duplicate key"),
+        ("    exclude: [test*]\n", "    exclude: [test*]\n    restore_password_file: admin.pw\n",
+         14, "mysql[0]", "restore_password_file needs restore_user"),
+        ("    exclude: [test*]\n", "    exclude: [test*]\n    restore_user: admin\n"
+         "    restore_password_file: nowhere.pw\n", 19, "mysql[0].restore_password_file",
+         "file not found"),
+        ("    exclude: [test*]\n", "    exclude: [test*]\n    restore_password: hunter2\n", 14,
+         "mysql[0]", "restore_password_file"),
     ],
 )
 def test_bad_site_names_file_line_and_key(

@@ -27,7 +27,8 @@ def _touch(*paths: Path) -> None:
 @pytest.mark.parametrize("openstack", [True, False])
 def test_generated_site_file_loads(tmp_path: Path, openstack: bool) -> None:
     clouds_yaml = tmp_path / "clouds.yaml" if openstack else None
-    _touch(reader_password_file(tmp_path), client_key(tmp_path), known_hosts(tmp_path),
+    _touch(reader_password_file(tmp_path), sitefile.admin_password_file(tmp_path),
+           client_key(tmp_path), known_hosts(tmp_path),
            *([clouds_yaml] if clouds_yaml else []))
     path = sitefile.write(tmp_path, sitefile.build(tmp_path, PORTS, clouds_yaml=clouds_yaml))
     text = path.read_text()
@@ -38,6 +39,8 @@ def test_generated_site_file_loads(tmp_path: Path, openstack: bool) -> None:
     assert {c.name for c in site.clouds} == ({"lab-openstack", "lab-aws"} if openstack
                                               else {"lab-aws"})
     assert site.mysql[0].password_file == reader_password_file(tmp_path)
+    assert site.mysql[0].restore_user == sitefile.RESTORE_USER
+    assert site.mysql[0].restore_password_file == sitefile.admin_password_file(tmp_path)
     assert (site.mysql[0].snapshot_volume is not None) is openstack
     assert [r.name for r in site.rules][2:] == [
         "openstack-service-dbs", "application-dbs", "volumes", "db-instances",

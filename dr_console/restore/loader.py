@@ -1,0 +1,504 @@
+"""Loading a split dump into a staging schema, in three phases (LAB-NOTES,
+"Restoring a SQL dump fast"):
+
+1. table DDL, serially, on one connection, in dump order;
+2. data, table by table, over 2-4 connections, largest table first;
+3. views, triggers, routines, events and the footer, serially.
+
+The statements arrive as a stream (S3 → decompress → split): the caller's
+thread runs the DDL as it comes and appends each table's data statements to
+a spool file; worker connections load a table as soon as its data is
+complete (largest first among the complete ones), or follow the table still
+being written when nothing else is ready. Memory stays bounded (one
+statement per worker plus a 1 MiB write buffer); the disk holds at most the
+plain data of the dump, in one unlinked temporary file.
+
+Every connection re-applies the dump's header settings (FOREIGN_KEY_CHECKS=0,
+UNIQUE_CHECKS=0, names, sql_mode, time_zone): a footer replayed on a reused
+connection would turn the checks back on. Autocommit stays on: per-table
+transactions pushed MariaDB 10.11 into a slower bulk-insert path.
+
+Parallel loading only pays on a server tuned for restore; on stock settings
+it is IO-bound and slower than serial, so `workers=None` looks at the
+server and falls back to one connection in dump order.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymysql
+
+from dr_console.restore.errors import RestoreCancelled, RestoreError
+from dr_console.restore.sqlsplit import Kind, Statement
+
+Connect = Callable[[], pymysql.connections.Connection]
+# (phase, bytes_done, bytes_total, rows_done); total 0 means unknown.
+Progress = Callable[[str, int, int, int], None]
+
+DEFAULT_PARALLEL = 3
+MAX_WORKERS = 4
+_FLUSH = 1024 * 1024  # spool write buffer
+_PROGRESS_EVERY = 0.25  # seconds between progress calls
+_WAIT = 0.5  # how often a waiting thread looks at cancel/failure
+# Settings every loading connection gets before the dump's own header, so a
+# dump without a header (another tool, --compact) still loads sanely.
+_BASE_SETTINGS = (b"SET NAMES utf8mb4", b"SET SESSION foreign_key_checks=0, unique_checks=0, sql_notes=0")
+_PHASE1 = {Kind.HEADER, Kind.SESSION, Kind.TABLE_DDL}
+_PHASE3 = {Kind.SESSION, Kind.VIEW, Kind.TRIGGER, Kind.ROUTINE, Kind.EVENT, Kind.FOOTER, Kind.OTHER}
+
+
+@dataclass
+class LoadReport:
+    staging_db: str
+    tables: dict[str, int] = field(default_factory=dict)  # rows loaded per table (from INSERT results)
+    table_bytes: dict[str, int] = field(default_factory=dict)  # statement bytes per table
+    bytes: int = 0  # plain statement bytes executed
+    seconds: float = 0.0
+    workers: int = 1
+    parallel: bool = False
+    statements: int = 0
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    # Filled by the pipeline:
+    source_database: str | None = None
+    stored_bytes: int = 0
+    sha256: str = ""
+    verified: bool = False  # size and sha256 matched a manifest
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.tables.values())
+
+
+def server_tuned(conn: pymysql.connections.Connection) -> tuple[bool, str]:
+    """Does the server look tuned for a bulk restore? Returns (tuned, why)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@innodb_flush_log_at_trx_commit, @@innodb_doublewrite")
+        row = cur.fetchone()
+    flush, doublewrite = (int(row[0]), int(row[1])) if row else (1, 1)
+    if flush != 1:
+        return True, f"innodb_flush_log_at_trx_commit={flush}"
+    if doublewrite == 0:
+        return True, "innodb_doublewrite=OFF"
+    return False, "innodb_flush_log_at_trx_commit=1 and doublewrite on (stock settings)"
+
+
+def _q(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _execute(conn: pymysql.connections.Connection, stmt: Statement | bytes, what: str) -> int:
+    sql = stmt.sql if isinstance(stmt, Statement) else stmt
+    try:
+        return int(conn.query(sql))
+    except pymysql.err.MySQLError as exc:
+        code = exc.args[0] if exc.args else "?"
+        message = exc.args[1] if len(exc.args) > 1 else type(exc).__name__
+        where = f" at byte {stmt.offset} of the dump" if isinstance(stmt, Statement) else ""
+        raise RestoreError(f"{what} failed{where}: MariaDB error {code}: {message}") from None
+
+
+class _Progress:
+    """Thread-safe, throttled progress reporting."""
+
+    def __init__(self, callback: Progress | None) -> None:
+        self.callback = callback
+        self.lock = threading.Lock()
+        self.rows = 0
+        self.done = 0
+        self.total = 0
+        self.phase = "load"
+        self._last = 0.0
+
+    def add(self, rows: int, nbytes: int) -> None:
+        with self.lock:
+            self.rows += rows
+            self.done += nbytes
+        self.report()
+
+    def set(self, phase: str, done: int | None = None, total: int | None = None, *,
+            force: bool = True) -> None:
+        with self.lock:
+            self.phase = phase
+            if done is not None:
+                self.done = done
+            if total is not None:
+                self.total = total
+        self.report(force=force)
+
+    def report(self, *, force: bool = False) -> None:
+        if self.callback is None:
+            return
+        now = time.monotonic()
+        with self.lock:
+            if not force and now - self._last < _PROGRESS_EVERY:
+                return
+            self._last = now
+            args = (self.phase, self.done, self.total, self.rows)
+        self.callback(*args)
+
+
+class _Spool:
+    """One table's data statements, as extents of the shared spool file."""
+
+    def __init__(self, table: str, key: str, order: int) -> None:
+        self.table = table
+        self.key = key  # the table name, made unique if its data comes in two places
+        self.order = order
+        self.extents: list[tuple[int, int]] = []  # (offset, length), whole records each
+        self.buffer = bytearray()
+        self.nbytes = 0
+        self.done = False
+        self.taken = False
+
+
+class _Loader:
+    def __init__(self, connect: Connect, staging_db: str, workers: int, progress: _Progress,
+                 cancel: threading.Event | None, spool_dir: str | None) -> None:
+        self.connect = connect
+        self.db = staging_db
+        self.workers = workers
+        self.progress = progress
+        self.cancel = cancel
+        self.spool_dir = spool_dir
+        self.cv = threading.Condition()
+        self.spools: dict[str, _Spool] = {}
+        self.order: list[_Spool] = []
+        self.current: _Spool | None = None
+        self.header: list[Statement] = []
+        self.phase3: list[Statement] = []
+        self.reader_done = False
+        self.failure: BaseException | None = None
+        self.rows: dict[str, int] = {}
+        self.table_bytes: dict[str, int] = {}
+        self.fd = -1
+        self.file_end = 0
+
+    # --- shared helpers
+
+    def check(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+        if self.cancel is not None and self.cancel.is_set():
+            raise RestoreCancelled("restore cancelled; the staging schema is incomplete")
+
+    def prepare(self, conn: pymysql.connections.Connection) -> None:
+        """What every loading connection runs first."""
+        for sql in _BASE_SETTINGS:
+            _execute(conn, sql, "session setup")
+        _execute(conn, f"USE {_q(self.db)}".encode(), "selecting the staging schema")
+        for stmt in list(self.header):
+            _execute(conn, stmt, "re-applying the dump's header settings")
+
+    # --- the reader (caller's thread)
+
+    def read(self, conn: pymysql.connections.Connection, statements: Iterable[Statement]) -> None:
+        for stmt in statements:
+            self.check()
+            kind = stmt.kind
+            if kind is Kind.DATA:
+                if stmt.verb in ("LOCK", "UNLOCK"):
+                    # Table locks serialize nothing useful for InnoDB and would
+                    # make concurrent DDL wait; each INSERT is atomic anyway.
+                    continue
+                self.spool(stmt)
+                continue
+            if kind is Kind.DATABASE:
+                continue  # the target is the staging schema, whatever the dump says
+            self.close_current()
+            if kind is Kind.HEADER:
+                self.header.append(stmt)
+            if kind in _PHASE1:
+                _execute(conn, stmt, f"DDL for {stmt.table or 'the session'}")
+            if kind in _PHASE3:
+                self.phase3.append(stmt)
+
+    def spool(self, stmt: Statement) -> None:
+        table = stmt.table or "?"
+        spool = self.current
+        if spool is None or spool.table != table:
+            self.close_current()
+            key = table if table not in self.spools else f"{table}\0{len(self.order)}"
+            spool = _Spool(table, key, len(self.order))
+            with self.cv:
+                self.spools[key] = spool
+                self.order.append(spool)
+                self.current = spool
+                self.cv.notify_all()
+        sql = stmt.sql
+        spool.buffer += len(sql).to_bytes(8, "little")
+        spool.buffer += sql
+        if len(spool.buffer) >= _FLUSH:
+            self.flush(spool)
+
+    def flush(self, spool: _Spool) -> None:
+        if not spool.buffer:
+            return
+        data = memoryview(spool.buffer)
+        start = self.file_end
+        written = 0
+        while written < len(data):
+            written += os.pwrite(self.fd, data[written:], start + written)
+        self.file_end += written
+        with self.cv:
+            spool.extents.append((start, written))
+            spool.nbytes += written
+            self.cv.notify_all()
+        spool.buffer = bytearray()
+
+    def close_current(self) -> None:
+        spool = self.current
+        if spool is None:
+            return
+        self.flush(spool)
+        with self.cv:
+            spool.done = True
+            self.current = None
+            self.cv.notify_all()
+
+    # --- workers
+
+    def take(self) -> _Spool | None:
+        with self.cv:
+            while True:
+                self.check()
+                ready = [s for s in self.order if s.done and not s.taken]
+                if ready:
+                    spool = max(ready, key=lambda s: (s.nbytes, -s.order))
+                elif self.current is not None and not self.current.taken:
+                    spool = self.current  # follow the table still being written
+                elif self.reader_done:
+                    return None
+                else:
+                    self.cv.wait(_WAIT)
+                    continue
+                spool.taken = True
+                return spool
+
+    def work(self) -> None:
+        conn = None
+        try:
+            while True:
+                spool = self.take()
+                if spool is None:
+                    return
+                if conn is None:
+                    conn = self.connect()
+                    self.prepare(conn)
+                self.load(conn, spool)
+        except BaseException as exc:
+            with self.cv:
+                if self.failure is None:
+                    self.failure = exc
+                self.cv.notify_all()
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def load(self, conn: pymysql.connections.Connection, spool: _Spool) -> None:
+        name = spool.table
+        index = 0
+        rows = 0
+        while True:
+            with self.cv:
+                while index >= len(spool.extents) and not spool.done:
+                    self.check()
+                    self.cv.wait(_WAIT)
+                if index >= len(spool.extents):
+                    break
+                offset, length = spool.extents[index]
+            index += 1
+            block = os.pread(self.fd, length, offset)
+            at = 0
+            while at < length:
+                self.check()
+                size = int.from_bytes(block[at:at + 8], "little")
+                sql = block[at + 8:at + 8 + size]
+                at += 8 + size
+                count = _execute(conn, sql, f"loading table {name}")
+                if sql.startswith(b"INSERT") or sql.startswith(b"REPLACE"):
+                    rows += count
+                    self.progress.add(count, size)
+                else:
+                    self.progress.add(0, size)
+        with self.cv:
+            self.rows[name] = self.rows.get(name, 0) + rows
+            self.table_bytes[name] = self.table_bytes.get(name, 0) + spool.nbytes
+
+
+def _prepare_schema(conn: pymysql.connections.Connection, staging_db: str, replace: bool) -> None:
+    with conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s", (staging_db,))
+        row = cur.fetchone()
+        tables = int(row[0]) if row else 0
+        cur.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME=%s", (staging_db,))
+        exists = cur.fetchone() is not None
+    if exists and tables and not replace:
+        raise RestoreError(f"staging schema {staging_db} already exists and holds {tables} tables; "
+                           "drop it first (or pass replace=True)")
+    if exists:
+        _execute(conn, f"DROP DATABASE {_q(staging_db)}".encode(), f"dropping the old {staging_db}")
+    _execute(conn, f"CREATE DATABASE {_q(staging_db)} CHARACTER SET utf8mb4".encode(),
+             f"creating {staging_db}")
+
+
+def load_dump(connect: Connect, staging_db: str, statements: Iterable[Statement], *,
+              workers: int | None = None, progress: Progress | None = None,
+              cancel: threading.Event | None = None, replace: bool = False,
+              spool_dir: str | None = None) -> LoadReport:
+    """Create `staging_db` and load `statements` (from `split_dump`) into it.
+
+    `connect()` must return a new autocommit connection with rights to
+    create the schema (an admin account); pymysql's client-side
+    max_allowed_packet must exceed the dump's largest statement.
+    `workers`: None = auto (parallel only on a restore-tuned server), 1 =
+    serial in dump order, 2-4 = that many data connections. `progress`
+    may be called from worker threads. Raises RestoreError (the staging
+    schema is then incomplete: the caller drops it) or RestoreCancelled.
+    """
+    started = time.monotonic()
+    report = LoadReport(staging_db=staging_db)
+    tracker = _Progress(progress)
+    conn = connect()
+    try:
+        if workers is None:
+            tuned, why = server_tuned(conn)
+            workers = DEFAULT_PARALLEL if tuned else 1
+            report.notes.append(f"{'parallel' if tuned else 'serial'} load: {why}")
+        workers = max(1, min(workers, MAX_WORKERS))
+        report.workers = workers
+        report.parallel = workers > 1
+        _prepare_schema(conn, staging_db, replace)
+        if workers == 1:
+            _load_serial(conn, staging_db, statements, report, tracker, cancel)
+        else:
+            _load_parallel(connect, conn, staging_db, statements, report, tracker, cancel, workers,
+                           spool_dir)
+    finally:
+        conn.close()
+    report.seconds = time.monotonic() - started
+    tracker.set("loaded")
+    return report
+
+
+def _load_serial(conn: pymysql.connections.Connection, staging_db: str, statements: Iterable[Statement],
+                 report: LoadReport, tracker: _Progress, cancel: threading.Event | None) -> None:
+    """One connection, dump order: what `mariadb DB < dump.sql` does. The
+    statements are pulled on a second thread, so download, decompression
+    and splitting overlap with the server's work."""
+    from dr_console.restore.s3stream import prefetch  # a generic thread-ahead iterator
+
+    t0 = time.monotonic()
+    for sql in _BASE_SETTINGS:
+        _execute(conn, sql, "session setup")
+    _execute(conn, f"USE {_q(staging_db)}".encode(), "selecting the staging schema")
+    tracker.set("load")
+    for stmt in prefetch(statements, depth=64, cancel=cancel):
+        if cancel is not None and cancel.is_set():
+            raise RestoreCancelled("restore cancelled; the staging schema is incomplete")
+        if stmt.kind is Kind.DATABASE:
+            continue
+        count = _execute(conn, stmt, f"{stmt.kind} statement for {stmt.table or stmt.name or 'the dump'}")
+        size = len(stmt.sql)
+        report.statements += 1
+        report.bytes += size
+        if stmt.kind is Kind.DATA and stmt.table is not None:
+            report.table_bytes[stmt.table] = report.table_bytes.get(stmt.table, 0) + size
+            report.tables.setdefault(stmt.table, 0)
+            if stmt.verb == "INSERT":
+                report.tables[stmt.table] += count
+                tracker.add(count, size)
+                continue
+        elif stmt.kind is Kind.TABLE_DDL and stmt.verb == "CREATE" and stmt.table is not None:
+            report.tables.setdefault(stmt.table, 0)
+        tracker.add(0, size)
+    report.phase_seconds["serial"] = time.monotonic() - t0
+
+
+def _load_parallel(connect: Connect, conn: pymysql.connections.Connection, staging_db: str,
+                   statements: Iterable[Statement], report: LoadReport, tracker: _Progress,
+                   cancel: threading.Event | None, workers: int, spool_dir: str | None) -> None:
+    loader = _Loader(connect, staging_db, workers, tracker, cancel, spool_dir)
+    fd, path = tempfile.mkstemp(prefix="drc-restore-spool-", dir=spool_dir)
+    os.unlink(path)  # anonymous: the space comes back however we exit
+    loader.fd = fd
+    threads = [threading.Thread(target=loader.work, name=f"drc-load-{i}", daemon=True)
+               for i in range(workers)]
+    t0 = time.monotonic()
+    try:
+        for sql in _BASE_SETTINGS:
+            _execute(conn, sql, "session setup")
+        _execute(conn, f"USE {_q(staging_db)}".encode(), "selecting the staging schema")
+        tracker.set("load")
+        for thread in threads:
+            thread.start()
+        counted = _Counting(statements, report)
+        try:
+            loader.read(conn, counted)
+            loader.close_current()
+        finally:
+            with loader.cv:
+                loader.reader_done = True
+                loader.cv.notify_all()
+        t1 = time.monotonic()
+        report.phase_seconds["stream+ddl"] = t1 - t0
+        with loader.cv:
+            total = sum(s.nbytes for s in loader.order)
+        tracker.set("data", total=total, force=True)
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(_WAIT)
+                if cancel is not None and cancel.is_set():
+                    with loader.cv:
+                        loader.cv.notify_all()
+        loader.check()
+        t2 = time.monotonic()
+        report.phase_seconds["data-after-stream"] = t2 - t1
+        # Phase 3 on a connection in a known state: header again, then the rest in order.
+        tracker.set("objects")
+        loader.prepare(conn)
+        for stmt in loader.phase3:
+            loader.check()
+            _execute(conn, stmt, f"{stmt.kind} {stmt.name or stmt.table or ''}".rstrip())
+        report.phase_seconds["objects"] = time.monotonic() - t2
+    except BaseException as exc:
+        with loader.cv:
+            if loader.failure is None:
+                loader.failure = exc if isinstance(exc, Exception) else RestoreCancelled("interrupted")
+            loader.cv.notify_all()
+        for thread in threads:
+            if thread.is_alive() or thread.ident is not None:
+                thread.join(timeout=60)
+        raise
+    finally:
+        os.close(fd)
+    report.tables = dict(loader.rows)
+    report.table_bytes = dict(loader.table_bytes)
+    for stmt_table in counted.created:
+        report.tables.setdefault(stmt_table, 0)
+
+
+class _Counting:
+    """Counts statements and bytes as the reader pulls them, and remembers
+    the tables created (an empty table has no data to report rows for)."""
+
+    def __init__(self, statements: Iterable[Statement], report: LoadReport) -> None:
+        self.statements = statements
+        self.report = report
+        self.created: list[str] = []
+
+    def __iter__(self) -> Any:
+        for stmt in self.statements:
+            self.report.statements += 1
+            self.report.bytes += len(stmt.sql)
+            if stmt.kind is Kind.TABLE_DDL and stmt.verb == "CREATE" and stmt.table is not None:
+                self.created.append(stmt.table)
+            yield stmt

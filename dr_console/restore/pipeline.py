@@ -1,0 +1,210 @@
+"""S3 → sha256 → decompress → split → load, in one pass and concurrently,
+into a staging schema. The copy is verified at the end of the same read
+(size and sha256 against its manifest, the compressed stream's end, the
+dump's completion trailer); whatever fails, the staging schema is dropped
+and the live database was never touched."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
+
+import pymysql
+
+from dr_console.backup.dump import ConnectionParams
+from dr_console.backup.s3 import S3Client, store_client
+from dr_console.config import MySQLServer, Store
+from dr_console.manifest import Manifest
+from dr_console.restore.checks import verify_staging
+from dr_console.restore.decompress import decompress
+from dr_console.restore.errors import CorruptCopy, RestoreError, StagingMismatch, WrongDatabase
+from dr_console.restore.loader import Connect, LoadReport, Progress, load_dump
+from dr_console.restore.s3stream import ResumableReader, prefetch
+from dr_console.restore.sqlsplit import DumpSplitter, Kind, Statement
+
+STAGING_SUFFIX = "__staging"
+_LIVE = object()  # default of expect_database: the live database's own name
+# Client-side limit of one statement; the server's max_allowed_packet is the real bound.
+MAX_PACKET = 1024 * 1024 * 1024
+
+
+def staging_name(live_db: str) -> str:
+    name = live_db + STAGING_SUFFIX
+    if len(name) > 64:
+        raise RestoreError(f"cannot name a staging schema for {live_db}: {name} exceeds 64 characters")
+    return name
+
+
+def connector(server: MySQLServer | ConnectionParams | Connect, *,
+              read_timeout: int = 3600) -> Connect:
+    """A `connect()` for the loader: autocommit, utf8mb4, timeouts on every
+    socket operation (a statement may legitimately take long: an index
+    build on a big table), and a client packet limit that fits any dump."""
+    if callable(server) and not isinstance(server, MySQLServer | ConnectionParams):
+        return server
+    params = server if isinstance(server, ConnectionParams) else ConnectionParams.from_server(server)
+    timeout = server.timeout if isinstance(server, MySQLServer) else 10
+
+    def connect() -> pymysql.connections.Connection:
+        try:
+            return pymysql.connect(
+                host=params.host, port=params.port, user=params.user,
+                password=params.password.reveal() if params.password else "",
+                autocommit=True, charset="utf8mb4", connect_timeout=timeout,
+                read_timeout=read_timeout, write_timeout=read_timeout,
+                max_allowed_packet=MAX_PACKET, local_infile=False)
+        except pymysql.err.MySQLError as exc:
+            # The server's message names user and host, never the password.
+            raise RestoreError(f"cannot connect to MySQL server {params.label}: "
+                               f"{exc.args[-1] if exc.args else exc}") from None
+
+    return connect
+
+
+def restore_into_staging(
+    site_store: Store,
+    location: str,
+    server_cfg_or_connect: MySQLServer | ConnectionParams | Connect,
+    live_db: str,
+    *,
+    manifest: Manifest | None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    expect_database: Any = _LIVE,
+    staging_db: str | None = None,
+    workers: int | None = None,
+    verify: bool = True,
+    client: S3Client | None = None,
+    spool_dir: str | None = None,
+) -> LoadReport:
+    """Restore the dump at `location` (its key in the store's bucket, prefix
+    included, as listings and `backup_database` give it) into a staging
+    schema (`<live_db>__staging` unless `staging_db` is given).
+
+    Refuses, before creating anything, a dump whose size differs from its
+    manifest, or whose header names another database than
+    `expect_database` (default: `live_db`; None accepts any). After the
+    load, a sha256 mismatch, a truncated stream or a missing
+    '-- Dump completed' trailer raise CorruptCopy; with `verify` the row
+    counts must match the manifest (StagingMismatch). In each case the
+    staging schema is dropped first. `progress(phase, bytes_done,
+    bytes_total, rows_done)`: phase "load" counts stored bytes read,
+    "data" counts plain data bytes loaded after the read ended; then
+    "objects", "verify", "done". Returns the LoadReport (with `verified`
+    set when a manifest's size and sha256 matched).
+    """
+    expected = live_db if expect_database is _LIVE else expect_database
+    staging = staging_db or staging_name(live_db)
+    if staging == live_db:
+        raise RestoreError("the staging schema cannot be the live database")
+    client = client or store_client(site_store)
+    where = f"s3://{site_store.bucket}/{location}"
+    try:
+        head = client.head_object(Bucket=site_store.bucket, Key=location)
+    except Exception as exc:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+        raise RestoreError(f"cannot read {where}: {code}") from None
+    size = int(head["ContentLength"])
+    etag = str(head["ETag"])
+    if manifest is not None and manifest.size != size:
+        raise CorruptCopy(f"{where} is {size} bytes, its manifest says {manifest.size}: "
+                          "the copy is truncated or replaced")
+
+    reader = ResumableReader(client, site_store.bucket, location, size=size, etag=etag, cancel=cancel)
+    splitter = DumpSplitter()
+    compression = manifest.compression if manifest is not None else "auto"
+    fetched = prefetch(reader, cancel=cancel)
+    statements = _split(decompress(fetched, compression), splitter)
+    try:
+        return _load_checked(statements, splitter, reader, manifest, connector(server_cfg_or_connect),
+                             staging, expected, where, size, workers=workers, progress=progress,
+                             cancel=cancel, verify=verify, spool_dir=spool_dir)
+    finally:
+        statements.close()
+        fetched.close()  # stops the download thread whatever happened
+
+
+def _load_checked(statements: Iterator[Statement], splitter: DumpSplitter, reader: ResumableReader,
+                  manifest: Manifest | None, connect: Connect, staging: str, expected: str | None,
+                  where: str, size: int, *, workers: int | None, progress: Progress | None,
+                  cancel: threading.Event | None, verify: bool, spool_dir: str | None) -> LoadReport:
+    first = next(statements, None)
+    if first is None:
+        raise CorruptCopy(f"{where} holds no SQL statement")
+    database = splitter.database
+    if expected is not None:
+        if database is None:
+            raise WrongDatabase(f"{where} names no database in its header ('-- Host: … Database:'); "
+                                f"cannot tell it is a dump of {expected}")
+        if database != expected:
+            raise WrongDatabase(f"{where} is a dump of {database!r}, not {expected!r}")
+
+    def checked() -> Iterator[Statement]:
+        yield first
+        for stmt in statements:
+            if stmt.kind is Kind.DATABASE and expected is not None and stmt.name != expected:
+                raise WrongDatabase(f"{where} switches to database {stmt.name!r} (USE/CREATE DATABASE); "
+                                    f"only a dump of {expected!r} is restored here")
+            yield stmt
+        # The stream ended: verify the copy before any view/trigger/routine is created.
+        reader.finish(manifest)
+        if splitter.truncated_tail:
+            raise CorruptCopy(f"truncated: {where} ends inside a statement")
+        if not splitter.complete:
+            raise CorruptCopy(f"incomplete: {where} has no '-- Dump completed' trailer")
+
+    def report_progress(phase: str, done: int, total: int, rows: int) -> None:
+        if progress is None:
+            return
+        if phase == "load":
+            done, total = reader.bytes_read, size
+        progress(phase, done, total, rows)
+
+    try:
+        report = load_dump(connect, staging, checked(), workers=workers, progress=report_progress,
+                           cancel=cancel, replace=True, spool_dir=spool_dir)
+        report.source_database = database
+        report.stored_bytes = reader.bytes_read
+        report.sha256 = reader.sha256
+        report.verified = manifest is not None
+        if reader.resumes:
+            report.notes.append(f"the read resumed {reader.resumes} time(s) after a dropped connection")
+        if verify:
+            if progress:
+                progress("verify", size, size, report.rows)
+            conn = connect()
+            try:
+                report.problems = verify_staging(conn, staging, manifest)
+            finally:
+                conn.close()
+            if report.problems:
+                raise StagingMismatch(f"{staging} does not match the manifest of {where}: "
+                                      + "; ".join(report.problems[:5]), report.problems)
+    except BaseException:
+        _drop_quietly(connect, staging)
+        raise
+    if progress:
+        progress("done", size, size, report.rows)
+    return report
+
+
+def _split(plain: Iterator[bytes], splitter: DumpSplitter) -> Generator[Statement, None, None]:
+    for chunk in plain:
+        yield from splitter.feed(chunk)
+    yield from splitter.close()
+
+
+def _drop_quietly(connect: Callable[[], Any], staging: str) -> None:
+    """Best effort: the error that brought us here matters more."""
+    try:
+        conn = connect()
+    except Exception:
+        return
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DROP DATABASE IF EXISTS `" + staging.replace("`", "``") + "`")
+    except Exception:
+        pass
+    finally:
+        conn.close()

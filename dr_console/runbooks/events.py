@@ -1,0 +1,109 @@
+"""What the runbook engine tells its faces. Plain, immutable data: the CLI
+renders it with Rich, the TUI turns it into Textual messages, the journal
+writes it as JSON lines. Nothing here knows about screens."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """A step as the operator sees it in the plan."""
+
+    id: str
+    title: str
+    guidance: str  # Markdown
+    command: str  # the equivalent an operator could type by hand; never a secret
+    destructive: bool
+    target: str  # the name to type to confirm a destructive step
+
+
+@dataclass(frozen=True)
+class Plan:
+    run_id: str
+    runbook: str
+    title: str
+    target: str  # the lock target, e.g. mysql:metadata-db/nova
+    steps: tuple[StepInfo, ...]
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    step: StepInfo
+    index: int  # 1-based
+    total: int
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: str
+    done: float
+    total: float | None
+    unit: str  # "B", "rows", "tables"...
+    rate: float | None  # units per second
+    eta_seconds: float | None
+
+
+@dataclass(frozen=True)
+class LogLine:
+    step: str
+    text: str
+    level: str = "info"  # info | warning
+
+
+@dataclass(frozen=True)
+class NeedsConfirmation:
+    step: str
+    expected: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class StepDone:
+    step: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class StepSkipped:
+    step: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class StepFailed:
+    step: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    run_id: str
+    outcome: str  # see engine.Outcome
+    seconds: float
+    message: str = ""
+
+
+Event = (Plan | StepStarted | Progress | LogLine | NeedsConfirmation | StepDone | StepSkipped
+         | StepFailed | RunFinished)
+
+
+def to_record(event: Event) -> dict[str, Any]:
+    """The event as a JSON-ready dict with its type name."""
+    data = {f.name: getattr(event, f.name) for f in fields(event)}
+    if isinstance(event, Plan):
+        data["steps"] = [asdict(s) for s in event.steps]
+    elif isinstance(event, StepStarted):
+        data["step"] = event.step.id
+    return {"event": type(event).__name__, **data}
+
+
+class Sink(Protocol):
+    """Where the engine sends events, and who answers confirmations."""
+
+    def emit(self, event: Event) -> None: ...
+
+    def confirm(self, step: StepInfo, expected_text: str) -> bool: ...

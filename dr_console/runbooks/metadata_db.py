@@ -1,0 +1,622 @@
+"""Runbook 2: bring a cloud metadata database (keystone, nova, ...) back
+from its last good SQL dump.
+
+Nothing is lost: the dump goes into a staging schema, is verified, and is
+swapped in with one atomic RENAME TABLE; what it replaces is kept as
+`<db>__pre_restore_<ts>` until the operator drops it. Every step checks the
+real server first, so a resumed run never swaps twice."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dr_console.errors import DrConsoleError
+from dr_console.runbooks.engine import Context, Refused, Runbook, Step, StepFailed
+
+if TYPE_CHECKING:
+    from dr_console.config import MySQLServer, Site, Store
+    from dr_console.manifest import Manifest
+
+NAME = "metadata-db"
+# An inventory older than this is gathered again before choosing a copy.
+MAX_SNAPSHOT_AGE = 600
+MY_CNF = "~/.my.cnf"  # the equivalent commands name a file, never a password
+# Smoke checks that prove the service works, not just its tables.
+OPENSTACK_SMOKE = {"keystone": "token issue", "nova": "server list"}
+
+
+def staging_name(db: str, run_short_id: str) -> str:
+    return f"{db}__staging_{run_short_id}"
+
+
+def keep_name(db: str, when: datetime | None = None) -> str:
+    return f"{db}__pre_restore_{(when or datetime.now(UTC)).strftime('%Y%m%dT%H%M%SZ')}"
+
+
+def _q(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+# --------------------------------------------------------------------------
+# Site lookups
+
+
+def pick_server(site: Site, name: str | None, db: str) -> MySQLServer:
+    if name is not None:
+        for server in site.mysql:
+            if server.name == name:
+                return server
+        known = ", ".join(s.name for s in site.mysql) or "none"
+        raise DrConsoleError(f"no mysql server {name!r} in {site.path} (servers: {known})")
+    candidates = [s for s in site.mysql if s.includes(db)]
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise DrConsoleError(f"no mysql server in {site.path} covers database {db!r}")
+    names = ", ".join(s.name for s in candidates)
+    raise DrConsoleError(f"several servers may hold {db!r} ({names}): choose one with --server")
+
+
+def store_for(site: Site, location: str) -> tuple[Store, str]:
+    from dr_console.providers.store import parse_location
+
+    bucket, key = parse_location(location)
+    for store in site.stores:
+        if store.bucket == bucket and key.startswith(store.prefix.strip("/")):
+            return store, key
+    raise DrConsoleError(f"{location} is in no store of {site.path}")
+
+
+def mysql_base(server: MySQLServer) -> str:
+    return f"mysql --defaults-extra-file={MY_CNF} -h {server.host} -P {server.port}"
+
+
+def connect(server: MySQLServer, database: str | None = None) -> Any:
+    """An admin connection for restores (the site's restore_user)."""
+    import pymysql
+
+    try:
+        user, secret = server.restore_credentials()
+    except OSError as exc:
+        raise DrConsoleError(f"mysql {server.name}: {exc}") from None
+    try:
+        return pymysql.connect(
+            host=server.host, port=server.port, user=user,
+            password=secret.reveal() if secret else "", database=database,
+            connect_timeout=server.timeout, autocommit=True, charset="utf8mb4",
+        )
+    except pymysql.MySQLError as exc:
+        code = exc.args[0] if exc.args else "?"
+        text = str(exc.args[1]) if len(exc.args) > 1 else type(exc).__name__
+        raise DrConsoleError(f"mysql {server.name} ({server.host}:{server.port}) as {user!r}: "
+                             f"{text[:160]} ({code})") from None
+
+
+def schema_exists(conn: Any, name: str) -> bool:
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (name,))
+        return cur.fetchone() is not None
+
+
+def base_tables(conn: Any, db: str) -> list[str]:
+    with conn.cursor() as cur:
+        cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES "
+                    "WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+                    (db,))
+        return [row[0] for row in cur.fetchall()]
+
+
+def table_checksums(conn: Any, db: str) -> dict[str, int | None]:
+    """CHECKSUM TABLE of every base table: equal data gives equal numbers
+    (for the same table definition), whatever the schema's name."""
+    from dr_console.restore.checks import checksum_tables
+
+    return checksum_tables(conn, db)
+
+
+def connection_params(server: MySQLServer) -> Any:
+    """The restore account as the restore library takes it."""
+    from dr_console.backup.dump import ConnectionParams
+
+    try:
+        user, secret = server.restore_credentials()
+    except OSError as exc:
+        raise DrConsoleError(f"mysql {server.name}: {exc}") from None
+    return ConnectionParams(host=server.host, port=server.port, user=user, password=secret,
+                            name=server.name)
+
+
+def fresh_snapshot(site: Site, log: Any) -> Any:
+    from dr_console.inventory import gather, load_cached, save_snapshot
+
+    cached = load_cached(site)
+    if cached is not None and (datetime.now(UTC) - cached.generated_at).total_seconds() \
+            <= MAX_SNAPSHOT_AGE:
+        return cached
+    log("inventory cache missing or older than 10 min: asking every backend now")
+    snapshot = gather(site)
+    save_snapshot(snapshot, site)
+    return snapshot
+
+
+def orphan_dumps(site: Site, db: str) -> list[Any]:
+    """SQL dumps named for `db` that the inventory could not bind to an
+    asset, because the database no longer exists. Verified like any copy."""
+    from dr_console.inventory import providers_for, run
+
+    stores = [p for p in providers_for(site) if getattr(p, "provider", "") == "store"]
+    binding = run(site, providers=stores).binding
+    return [o.copy for o in binding.orphans
+            if o.asset_name == db and o.copy.kind == "sql-dump"
+            and o.asset_kind in (None, "database")]
+
+
+def read_manifest(store: Store, key: str) -> Manifest | None:
+    from botocore.exceptions import ClientError
+
+    from dr_console.backup.s3 import store_client
+    from dr_console.manifest import Manifest, ManifestError, manifest_key
+
+    client = store_client(store)
+    try:
+        body = client.get_object(Bucket=store.bucket, Key=manifest_key(key))["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise DrConsoleError(f"cannot read the manifest of s3://{store.bucket}/{key}: "
+                             f"{exc.response.get('Error', {}).get('Code')}") from None
+    try:
+        return Manifest.from_json(body)
+    except ManifestError as exc:
+        raise DrConsoleError(f"s3://{store.bucket}/{key}: {exc}") from None
+
+
+def manifest_from_state(state: dict[str, Any]) -> Manifest | None:
+    from dr_console.manifest import Manifest
+
+    data = state.get("manifest")
+    return Manifest.from_json(json.dumps(data)) if data else None
+
+
+# --------------------------------------------------------------------------
+# The runbook
+
+
+def build(site: Site | None, params: dict[str, Any]) -> Runbook:
+    from dr_console.config import load_site
+
+    if site is None:
+        site = load_site(params.get("site_file") or None)
+    db = params["db"]
+    server = pick_server(site, params.get("server"), db)
+    params = {"db": db, "server": server.name, "copy": params.get("copy"),
+              "site_file": str(Path(site.path).resolve())}
+    rb = _MetadataRestore(site, server, db, params.get("copy"))
+    return Runbook(
+        name=NAME, title=f"Restore metadata database {db}", target=f"mysql:{server.name}/{db}",
+        params=params, steps=rb.steps(), site_file=params["site_file"],
+    )
+
+
+class _MetadataRestore:
+    def __init__(self, site: Site, server: MySQLServer, db: str, copy: str | None) -> None:
+        self.site = site
+        self.server = server
+        self.db = db
+        self.copy = copy
+        self._swap_seen = False  # the swap, once seen done, stays done for this process
+        self._hint = copy or _cached_last_good(site, server, db)
+
+    # -- helpers
+
+    def _conn(self) -> Any:
+        return connect(self.server)
+
+    def _staging(self, ctx: Context) -> str:
+        return str(ctx.state.setdefault("staging", staging_name(self.db, ctx.short_id)))
+
+    def _swapped(self, ctx: Context) -> bool:
+        """Is the restored data live? Asked of the server: the staging
+        schema is gone, the live tables carry the checksums the staging
+        tables had, and what they replaced is kept."""
+        if self._swap_seen:
+            return True
+        expected = ctx.state.get("checksums")
+        staging = ctx.state.get("staging")
+        if not expected or not staging:
+            return False
+        conn = self._conn()
+        try:
+            if schema_exists(conn, staging) or not schema_exists(conn, self.db):
+                return False
+            keep = ctx.state.get("keep")
+            if ctx.state.get("live_existed") and keep and not schema_exists(conn, keep):
+                return False
+            self._swap_seen = table_checksums(conn, self.db) == expected
+            return self._swap_seen
+        finally:
+            conn.close()
+
+    def _location(self, state: dict[str, Any]) -> str:
+        copy = (state.get("copy") or {}).get("location") or self._hint
+        return copy or f"s3://<last good sql-dump of {self.db}>"
+
+    # -- commands an operator could type
+
+    def _cmd_choose(self, state: dict[str, Any]) -> str:
+        stores = [s for s in self.site.stores]
+        listing = ""
+        if stores:
+            store = stores[0]
+            endpoint = f" --endpoint-url {store.endpoint_url}" if store.endpoint_url else ""
+            listing = f"aws s3 ls{endpoint} s3://{store.bucket}/ --recursive | grep {self.db}"
+        return f"dr-console inventory --class metadata  # or: {listing}" if listing \
+            else "dr-console inventory --class metadata"
+
+    def _cmd_restore(self, state: dict[str, Any]) -> str:
+        location = self._location(state)
+        staging = state.get("staging", staging_name(self.db, "<run>"))
+        endpoint = ""
+        for store in self.site.stores:
+            if location.startswith(f"s3://{store.bucket}/") and store.endpoint_url:
+                endpoint = f" --endpoint-url {store.endpoint_url}"
+        unzip = " | gunzip" if location.endswith(".gz") or "<" in location else ""
+        base = mysql_base(self.server)
+        return (f"{base} -e {shlex.quote(f'CREATE DATABASE {_q(staging)}')} && "
+                f"aws s3 cp{endpoint} {location} -{unzip} | {base} {staging}")
+
+    def _cmd_verify(self, state: dict[str, Any]) -> str:
+        staging = state.get("staging", staging_name(self.db, "<run>"))
+        return (f"{mysql_base(self.server)} -e "
+                + shlex.quote(f"SELECT COUNT(*) FROM {staging}.<table>; CHECKSUM TABLE "
+                              f"{staging}.<table>, ..."))
+
+    def _cmd_swap(self, state: dict[str, Any]) -> str:
+        staging = state.get("staging", staging_name(self.db, "<run>"))
+        keep = state.get("keep", f"{self.db}__pre_restore_<ts>")
+        sql = (f"CREATE DATABASE {keep}; RENAME TABLE {self.db}.<t> TO {keep}.<t>, ..., "
+               f"{staging}.<t> TO {self.db}.<t>, ...; DROP DATABASE {staging}")
+        return f"{mysql_base(self.server)} -e {shlex.quote(sql)}"
+
+    def _cmd_smoke(self, state: dict[str, Any]) -> str:
+        cloud = self._openstack_cloud()
+        if self.db in OPENSTACK_SMOKE and cloud is not None:
+            return f"openstack --os-cloud {cloud.cloud} {OPENSTACK_SMOKE[self.db]}"
+        return f"{mysql_base(self.server)} -e " + shlex.quote(f"SELECT COUNT(*) FROM {self.db}.<table>")
+
+    def _cmd_report(self, state: dict[str, Any]) -> str:
+        keep = state.get("keep", f"{self.db}__pre_restore_<ts>")
+        return f"dr-console drop-kept {keep}  # once you no longer need it"
+
+    def _openstack_cloud(self) -> Any:
+        from dr_console.config import OpenStackCloud
+
+        return next((c for c in self.site.clouds if isinstance(c, OpenStackCloud)), None)
+
+    # -- steps
+
+    def steps(self) -> list[Step]:
+        db, server = self.db, self.server
+        return [
+            Step("choose-copy", "Choose the copy", self.check_choose, self.choose, self.verify_choose,
+                 guidance=f"The newest **good** `sql-dump` of `{db}` (checksum and size match its "
+                          "manifest), or the one given with `--copy`. A copy without a manifest "
+                          "is unverified and needs your confirmation.",
+                 command=self._cmd_choose),
+            Step("restore-staging", "Restore into a staging schema", self.check_staging,
+                 self.restore, self.verify_restored,
+                 guidance=f"Streams the dump from the store into a new schema next to `{db}`; "
+                          "the live database is not touched. sha256 and size are checked while "
+                          "streaming; a damaged copy stops here.",
+                 command=self._cmd_restore, cleanup=self.drop_staging),
+            Step("verify-staging", "Verify the staging schema", self.check_verified,
+                 self.verify_staging_action,
+                 guidance="Every table of the manifest is there with its row count; "
+                          "CHECKSUM TABLE records what the live tables must carry after the swap.",
+                 command=self._cmd_verify),
+            Step("swap-in", f"Swap it in as {db}", self._swapped, self.swap, self.verify_swap,
+                 guidance=f"One atomic `RENAME TABLE` moves the current tables of `{db}` into a "
+                          f"kept schema and the restored ones into `{db}`. Services see either "
+                          "the old or the new tables, never a mix. Stop the services that write "
+                          f"to `{db}` first: triggers, views and routines are recreated just after.",
+                 command=self._cmd_swap, destructive=True, target=db),
+            Step("smoke-check", "Smoke check the service", lambda ctx: False, self.smoke,
+                 guidance="Proves the service works on the restored data: Keystone issues a "
+                          "token, Nova lists servers, other databases answer a query.",
+                 command=self._cmd_smoke),
+            Step("report", "Report what was kept", lambda ctx: False, self.report,
+                 guidance=f"What the swap replaced stays on {server.name} until you drop it.",
+                 command=self._cmd_report),
+        ]
+
+    # 1. choose the copy
+
+    def check_choose(self, ctx: Context) -> bool:
+        # The choice is this run's decision, so it lives in the run's state.
+        return "copy" in ctx.state
+
+    def choose(self, ctx: Context) -> None:
+        from dr_console.policy import is_good
+
+        location = self.copy
+        created = None
+        if location is None:
+            snapshot = fresh_snapshot(self.site, ctx.log)
+            asset_id = f"{self.server.name}:database:{self.db}"
+            coverage = next((c for c in snapshot.coverages if c.asset.id == asset_id), None)
+            if coverage is not None:
+                good = [c for c in coverage.copies if c.kind == "sql-dump" and is_good(c)]
+            else:
+                # The database is gone (the disaster itself): the inventory lists
+                # no asset to bind its dumps to, so ask the stores for them.
+                ctx.log(f"{self.db} is not on {self.server.name}: looking for its dumps in the stores")
+                good = [c for c in orphan_dumps(self.site, self.db) if is_good(c)]
+            if not good:
+                raise StepFailed(f"no good sql-dump of {self.db} in the stores; "
+                                 "pick one yourself with --copy s3://...")
+            best = max(good, key=lambda c: c.created_at)
+            location, created = best.location, best.created_at.isoformat()
+            ctx.log(f"last good copy: {location} ({created})")
+        store, key = store_for(self.site, location)
+        manifest = read_manifest(store, key)
+        if manifest is None:
+            ctx.log(f"{location} has no manifest: it is UNVERIFIED (no checksum, no row counts "
+                    "to compare with)", "warning")
+            if not ctx.confirm(self.db, f"restore {self.db} from an unverified copy"):
+                raise Refused("an unverified copy needs the typed confirmation; nothing changed")
+        else:
+            source_db = manifest.source.get("database")
+            if source_db and source_db != self.db:
+                raise StepFailed(f"{location} is a dump of {source_db!r}, not {self.db!r}")
+            created = manifest.created_at.isoformat()
+        ctx.state["manifest"] = json.loads(manifest.to_json()) if manifest else None
+        ctx.state["copy"] = {"location": location, "store": store.name, "key": key,
+                             "created_at": created, "verified": manifest is not None}
+        self._staging(ctx)  # named now, so the next step's command shows it
+
+    def verify_choose(self, ctx: Context) -> None:
+        if "copy" not in ctx.state:
+            raise StepFailed("no copy chosen")
+
+    # 2. restore into staging
+
+    def check_staging(self, ctx: Context) -> bool:
+        if self._swapped(ctx):
+            return True
+        staging = ctx.state.get("staging")
+        if not (staging and ctx.state.get("staging_loaded")):
+            return False
+        conn = self._conn()
+        try:
+            return schema_exists(conn, staging)
+        finally:
+            conn.close()
+
+    def restore(self, ctx: Context) -> None:
+        from dr_console.restore import pipeline
+
+        staging = self._staging(ctx)
+        ctx.state.pop("staging_loaded", None)
+        ctx.state.pop("checksums", None)
+        self.drop_staging(ctx)  # a half-loaded schema left by a killed run
+        copy = ctx.state["copy"]
+        phases: set[str] = set()
+
+        def progress(phase: str, done: int, total: int, rows: int) -> None:
+            if phase == "load":
+                ctx.progress(done, total or None, "B")
+            elif phase not in phases:
+                phases.add(phase)
+                if phase in _PHASES:
+                    ctx.log(_PHASES[phase])
+
+        report = pipeline.restore_into_staging(
+            self.site.store(copy["store"]), copy["key"], connection_params(self.server), self.db,
+            manifest=manifest_from_state(ctx.state), progress=progress, cancel=ctx.cancel_event,
+            expect_database=self.db, staging_db=staging,
+        )
+        ctx.log(_describe_report(report))
+        for note in getattr(report, "notes", []):
+            ctx.log(note)
+        ctx.state["staging_loaded"] = True
+
+    def verify_restored(self, ctx: Context) -> None:
+        conn = self._conn()
+        try:
+            if not schema_exists(conn, ctx.state["staging"]):
+                raise StepFailed(f"staging schema {ctx.state['staging']} is missing after the load")
+        finally:
+            conn.close()
+
+    def drop_staging(self, ctx: Context) -> None:
+        staging = ctx.state.get("staging")
+        # Only ever a schema this run named: <db>__staging_<our id>.
+        if not staging or not staging.startswith(f"{self.db}__staging_"):
+            return
+        conn = self._conn()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"DROP DATABASE IF EXISTS {_q(staging)}")
+        finally:
+            conn.close()
+
+    # 3. verify staging
+
+    def check_verified(self, ctx: Context) -> bool:
+        if self._swapped(ctx):
+            return True
+        staging = ctx.state.get("staging")
+        if not (staging and ctx.state.get("checksums")):
+            return False
+        conn = self._conn()
+        try:
+            return schema_exists(conn, staging) and table_checksums(conn, staging) \
+                == ctx.state["checksums"]
+        finally:
+            conn.close()
+
+    def verify_staging_action(self, ctx: Context) -> None:
+        from dr_console.restore import checks
+
+        staging = ctx.state["staging"]
+        manifest = manifest_from_state(ctx.state)
+        conn = self._conn()
+        try:
+            tables = base_tables(conn, staging)
+            if not tables:
+                raise StepFailed(f"staging schema {staging} has no tables")
+            if manifest is not None:
+                problems = checks.verify_staging(conn, staging, manifest)
+                if problems:
+                    shown = "; ".join(problems[:5])
+                    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+                    raise StepFailed(f"staging {staging} does not match the manifest: {shown}{more}")
+                ctx.log(f"{len(manifest.tables)} tables and their row counts match the manifest")
+            else:
+                ctx.log("no manifest: row counts cannot be compared (unverified copy)", "warning")
+            checksums = table_checksums(conn, staging)
+            reference = getattr(manifest, "checksums", None) if manifest else None
+            if reference:
+                wrong = [t for t, v in reference.items() if checksums.get(t) != v]
+                if wrong:
+                    raise StepFailed(f"CHECKSUM TABLE differs from the manifest for {', '.join(wrong)}")
+            ctx.log(f"CHECKSUM TABLE recorded for {len(checksums)} tables")
+        finally:
+            conn.close()
+        ctx.state["checksums"] = checksums
+
+    # 4. swap in
+
+    def swap(self, ctx: Context) -> None:
+        from dr_console.restore import swap
+
+        staging = ctx.state["staging"]
+        keep = ctx.state.setdefault("keep", swap.keep_name(self.db))
+        conn = self._conn()
+        try:
+            if not schema_exists(conn, staging):
+                raise StepFailed(f"staging schema {staging} is gone; resume to restore it again")
+            ctx.state["live_existed"] = schema_exists(conn, self.db)
+            result = swap.swap_in(conn, self.db, staging, keep)
+            ctx.log(f"{len(result.restored_tables)} tables swapped in, {len(result.kept_tables)} "
+                    f"kept in {keep}; triggers/views/routines recreated: {len(result.recreated)} "
+                    f"(unprotected for {result.seconds_unprotected * 1000:.0f} ms)")
+            if not result.kept_tables:
+                # The database was missing or empty: an empty kept schema keeps nothing.
+                swap.drop_kept(conn, keep)
+                ctx.state["live_existed"] = False
+        finally:
+            conn.close()
+
+    def verify_swap(self, ctx: Context) -> None:
+        if not self._swapped(ctx):
+            raise StepFailed(f"after the swap, the tables of {self.db} are not the restored ones")
+
+    # 5. smoke check
+
+    def smoke(self, ctx: Context) -> None:
+        cloud = self._openstack_cloud()
+        if self.db in OPENSTACK_SMOKE and cloud is not None:
+            self._smoke_openstack(ctx, cloud)
+        else:
+            self._smoke_sql(ctx)
+
+    def _smoke_openstack(self, ctx: Context, cloud: Any) -> None:
+        from dr_console.errors import ProviderError
+        from dr_console.providers.openstack import OpenStackProvider
+
+        provider = OpenStackProvider(cloud)
+        try:
+            conn = provider.connect()
+            if self.db == "keystone":
+                token = conn.authorize()
+                if not token:
+                    raise StepFailed("Keystone issued no token")
+                ctx.log(f"Keystone issued a token for cloud {cloud.cloud!r}")
+            else:
+                servers = list(conn.compute.servers())
+                ctx.log(f"Nova listed {len(servers)} server(s)")
+        except ProviderError as exc:
+            raise StepFailed(f"smoke check failed: {exc}") from None
+        except StepFailed:
+            raise
+        except Exception as exc:  # openstacksdk raises many kinds; the operator needs the sentence
+            raise StepFailed(f"smoke check failed: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+    def _smoke_sql(self, ctx: Context) -> None:
+        manifest = manifest_from_state(ctx.state)
+        conn = self._conn()
+        try:
+            tables = base_tables(conn, self.db)
+            if not tables:
+                raise StepFailed(f"{self.db} has no tables")
+            expected = dict(manifest.tables) if manifest else {}
+            table = max(tables, key=lambda t: expected.get(t, -1))
+            with conn.cursor() as cur:
+                cur.execute(f"SELECT COUNT(*) FROM {_q(self.db)}.{_q(table)}")
+                count = int(cur.fetchone()[0])
+        finally:
+            conn.close()
+        if table in expected and expected[table] != count:
+            raise StepFailed(f"{self.db}.{table} has {count} rows, the copy had {expected[table]}")
+        ctx.log(f"SELECT COUNT(*) FROM {self.db}.{table}: {count}")
+
+    # 6. report
+
+    def report(self, ctx: Context) -> None:
+        keep = ctx.state.get("keep")
+        conn = self._conn()
+        try:
+            kept = bool(keep) and schema_exists(conn, keep)
+        finally:
+            conn.close()
+        copy = ctx.state.get("copy", {})
+        ctx.log(f"{self.db} restored from {copy.get('location')} ({copy.get('created_at')})")
+        if kept:
+            ctx.state["kept"] = keep
+            ctx.log(f"kept what it replaced as {keep}: drop it with `dr-console drop-kept {keep}` "
+                    "once the service is fine", "warning")
+        else:
+            ctx.log(f"{self.db} did not exist before the restore: nothing was kept")
+
+
+def _cached_last_good(site: Site, server: MySQLServer, db: str) -> str | None:
+    """The plan names the copy the cached inventory would choose (reading
+    the cache touches nothing; the real choice is made by step 1)."""
+    from dr_console.inventory import load_cached
+    from dr_console.policy import is_good
+
+    snapshot = load_cached(site)
+    if snapshot is None:
+        return None
+    asset_id = f"{server.name}:database:{db}"
+    for coverage in snapshot.coverages:
+        if coverage.asset.id == asset_id:
+            good = [c for c in coverage.copies if c.kind == "sql-dump" and is_good(c)]
+            return max(good, key=lambda c: c.created_at).location if good else None
+    return None
+
+
+_PHASES = {
+    "data": "stream read and verified (size, sha256); loading the rest of the data",
+    "objects": "creating views, triggers and routines",
+    "verify": "checking every table's row count against the manifest",
+}
+
+
+def _describe_report(report: Any) -> str:
+    from dr_console.humanize import size
+
+    tables = getattr(report, "tables", {}) or {}
+    rows = getattr(report, "rows", None)
+    if rows is None:
+        rows = sum(tables.values())
+    mode = f"{report.workers} connections" if getattr(report, "parallel", False) else "serial"
+    checked = "sha256 and size match the manifest" if getattr(report, "verified", False) \
+        else "no manifest to check against"
+    return (f"loaded {len(tables)} tables, {rows} rows, {size(getattr(report, 'bytes', 0))} of SQL "
+            f"in {getattr(report, 'seconds', 0.0):.1f}s ({mode}); {checked}")

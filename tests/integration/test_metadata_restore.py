@@ -1,0 +1,322 @@
+"""Runbook 2 against the real lab, as an operator runs it: real
+`dr-console` processes with a private XDG state and cache.
+
+The drill backs up the lab's real keystone and nova databases, DROPS them,
+restores them with `dr-console run metadata-db`, and proves OpenStack works
+again through openstacksdk. The crash test kills a restore with SIGKILL in
+the middle of its load and resumes it. Both leave the lab as they found it:
+OpenStack working, no stray schema, no extra object in the store."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pytest
+import yaml
+
+from dr_console.config import Site, load_site
+from dr_console.runbooks.metadata_db import table_checksums
+
+pytestmark = pytest.mark.lab
+
+SCRATCH = "drtest_shop"
+SCRATCH_LIKE = "drtest\\_shop"  # LIKE pattern: `_` alone would match any character
+# Rewritten by nova-compute's heartbeat every few seconds: compared by rows, not checksum.
+VOLATILE = {"nova": {"services"}}
+KEY_LINE = re.compile(r"s3://(\S+?)/(mysql/\S+\.sql\.gz)")
+
+
+# --------------------------------------------------------------------------
+# Fixtures: a site file with the restore account, private XDG dirs
+
+
+@pytest.fixture(scope="module")
+def site_file(lab_site: Site, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The lab's site file with absolute paths, and the restore account a
+    lab made before restore_user existed does not name yet."""
+    lab = Path(lab_site.path).parent
+    data = yaml.safe_load(Path(lab_site.path).read_text())
+
+    def absolute(entry: dict[str, Any], *keys: str) -> None:
+        for key in keys:
+            if key in entry and not os.path.isabs(entry[key]):
+                entry[key] = str(lab / entry[key])
+
+    for cloud in data.get("clouds", []):
+        absolute(cloud, "clouds_yaml", "credentials_file")
+    for store in data.get("stores", []):
+        absolute(store, "credentials_file")
+    for host in data.get("hosts", []):
+        absolute(host, "key_file", "known_hosts")
+    for server in data.get("mysql", []):
+        server.setdefault("restore_user", "labadmin")
+        server.setdefault("restore_password_file", "secrets/mariadb-admin")
+        absolute(server, "password_file", "restore_password_file")
+    path = tmp_path_factory.mktemp("site") / "site.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def site(site_file: Path) -> Site:
+    return load_site(site_file)
+
+
+@pytest.fixture
+def xdg(tmp_path: Path) -> dict[str, str]:
+    return {"XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+
+def cli(site_file: Path, xdg: dict[str, str], *args: str,
+        timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, **xdg, COLUMNS="200")
+    proc = subprocess.run([sys.executable, "-m", "dr_console", "--site", str(site_file), *args],
+                          capture_output=True, text=True, timeout=timeout, env=env,
+                          stdin=subprocess.DEVNULL)
+    assert "Traceback" not in proc.stdout + proc.stderr
+    return proc
+
+
+def spawn(site_file: Path, xdg: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    env = dict(os.environ, **xdg, COLUMNS="200")
+    return subprocess.Popen([sys.executable, "-m", "dr_console", "--site", str(site_file), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            stdin=subprocess.DEVNULL)
+
+
+def admin(site: Site) -> Any:
+    server = site.mysql[0]
+    user, secret = server.restore_credentials()
+    return pymysql.connect(host=server.host, port=server.port, user=user,
+                           password=secret.reveal() if secret else "", autocommit=True,
+                           charset="utf8mb4")
+
+
+def schemas(conn: Any, like: str) -> list[str]:
+    with conn.cursor() as cur:
+        cur.execute("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE %s",
+                    (like,))
+        return sorted(row[0] for row in cur.fetchall())
+
+
+def store_client(site: Site) -> Any:
+    from dr_console.backup.s3 import store_client as make
+
+    return make(site.stores[0])
+
+
+def backup(site_file: Path, xdg: dict[str, str], db: str, made: list[str]) -> str:
+    proc = cli(site_file, xdg, "backup", "db", db)
+    assert proc.returncode == 0, proc.stderr
+    match = KEY_LINE.search(proc.stdout)
+    assert match, proc.stdout
+    made.append(match.group(2))
+    assert "sha256" in proc.stdout and "tables" in proc.stdout
+    return f"s3://{match.group(1)}/{match.group(2)}"
+
+
+def load_by_hand(site: Site, location: str, db: str) -> None:
+    """The paper runbook, used only as a safety net if a test fails between
+    DROP and restore: aws s3 cp | gunzip | mysql."""
+    server = site.mysql[0]
+    user, secret = server.restore_credentials()
+    key = location.split("/", 3)[3]
+    body = store_client(site).get_object(Bucket=site.stores[0].bucket, Key=key)["Body"].read()
+    with tempfile.NamedTemporaryFile("w", suffix=".cnf") as cnf:
+        cnf.write(f"[client]\nuser={user}\npassword=\"{secret.reveal() if secret else ''}\"\n")
+        cnf.flush()
+        subprocess.run(["mariadb", f"--defaults-extra-file={cnf.name}", "-h", server.host,
+                        "-P", str(server.port), "-e", f"CREATE DATABASE IF NOT EXISTS `{db}`"],
+                       check=True)
+        subprocess.run(["mariadb", f"--defaults-extra-file={cnf.name}", "-h", server.host,
+                        "-P", str(server.port), db], input=gzip.decompress(body), check=True)
+
+
+@pytest.fixture
+def objects(site: Site) -> Iterator[list[str]]:
+    """Keys of the backups a test makes; removed (with manifests) afterwards."""
+    made: list[str] = []
+    yield made
+    client = store_client(site)
+    for key in made:
+        for name in (key, key + ".manifest.json"):
+            client.delete_object(Bucket=site.stores[0].bucket, Key=name)
+
+
+def openstack(site: Site) -> Any:
+    from dr_console.config import OpenStackCloud
+    from dr_console.providers.openstack import OpenStackProvider
+
+    cloud = next(c for c in site.clouds if isinstance(c, OpenStackCloud))
+    return OpenStackProvider(cloud).connect()
+
+
+# --------------------------------------------------------------------------
+
+
+def test_drill_drop_and_restore_keystone_and_nova(
+        site: Site, site_file: Path, xdg: dict[str, str], objects: list[str]) -> None:
+    conn = admin(site)
+    before = {db: table_checksums(conn, db) for db in ("keystone", "nova")}
+    servers_before = sorted(s.name for s in openstack(site).compute.servers())
+    copies = {db: backup(site_file, xdg, db, objects) for db in ("keystone", "nova")}
+
+    dry = cli(site_file, xdg, "run", "metadata-db", "--db", "keystone", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    flat = " ".join(dry.stdout.split())
+    for phrase in ("aws s3 cp", "| gunzip | mysql", "RENAME TABLE", "token issue",
+                   "--defaults-extra-file=~/.my.cnf", "DESTRUCTIVE"):
+        assert phrase in flat, phrase
+    assert not schemas(conn, "keystone\\_\\_%")
+
+    timings: dict[str, float] = {}
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DROP DATABASE keystone")
+            cur.execute("DROP DATABASE nova")
+        for db in ("keystone", "nova"):
+            started = time.monotonic()
+            proc = cli(site_file, xdg, "run", "metadata-db", "--db", db, "--yes")
+            timings[db] = time.monotonic() - started
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            assert copies[db] in proc.stdout  # the copy it chose is the fresh one
+            assert "nothing was kept" in proc.stdout  # the database had been dropped
+    finally:
+        for db in ("keystone", "nova"):  # safety net: never leave the lab without them
+            if not schemas(conn, db):
+                load_by_hand(site, copies[db], db)
+    print(f"drill restore times: {timings}")
+
+    # OpenStack works again, on the restored data.
+    sdk = openstack(site)
+    assert sdk.authorize()
+    assert sorted(s.name for s in sdk.compute.servers()) == servers_before
+    for db in ("keystone", "nova"):
+        after = table_checksums(conn, db)
+        assert after.keys() == before[db].keys()
+        steady = [t for t in after if t not in VOLATILE.get(db, set())]
+        assert {t: after[t] for t in steady} == {t: before[db][t] for t in steady}
+    assert not schemas(conn, "keystone\\_\\_%") and not schemas(conn, "nova\\_\\_%")
+
+    runs = json.loads(cli(site_file, xdg, "runs", "--json").stdout)
+    assert [(r["runbook"], r["target"], r["outcome"]) for r in runs] == [
+        ("metadata-db", "mysql:metadata-db/keystone", "succeeded"),
+        ("metadata-db", "mysql:metadata-db/nova", "succeeded")]
+    # Resuming a finished run re-checks the world: the swap is seen done and
+    # skipped, so no confirmation is needed even without a terminal.
+    again = cli(site_file, xdg, "resume", runs[0]["run_id"])
+    assert again.returncode == 0, again.stdout + again.stderr
+    journal = Path(xdg["XDG_STATE_HOME"]) / "dr-console" / "runs" / f"{runs[0]['run_id']}.jsonl"
+    skipped = [json.loads(line).get("step") for line in journal.read_text().splitlines()
+               if '"StepSkipped"' in line]
+    assert skipped == ["choose-copy", "restore-staging", "verify-staging", "swap-in"]
+    secret = site.mysql[0].restore_credentials()[1]
+    assert secret is not None and secret.reveal() not in journal.read_text()
+    conn.close()
+
+
+@pytest.fixture
+def scratch(site: Site) -> Iterator[dict[str, int | None]]:
+    """drtest_shop: the lab's shop plus a filler table, big enough that a
+    load can be killed in its middle. Dropped afterwards with every schema
+    a restore of it made."""
+    conn = admin(site)
+    with conn.cursor() as cur:
+        for name in schemas(conn, SCRATCH_LIKE + "%"):
+            cur.execute(f"DROP DATABASE `{name}`")
+        cur.execute(f"CREATE DATABASE {SCRATCH} CHARACTER SET utf8mb4")
+        cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES "
+                    "WHERE TABLE_SCHEMA = 'shop' AND TABLE_TYPE = 'BASE TABLE'")
+        for (table,) in cur.fetchall():
+            cur.execute(f"CREATE TABLE {SCRATCH}.`{table}` LIKE shop.`{table}`")
+            cur.execute(f"INSERT INTO {SCRATCH}.`{table}` SELECT * FROM shop.`{table}`")
+        cur.execute(f"CREATE TABLE {SCRATCH}.filler (id INT PRIMARY KEY, body VARCHAR(255)) "
+                    "ENGINE=InnoDB")
+        cur.execute(f"INSERT INTO {SCRATCH}.filler SELECT seq, CONCAT(SHA2(seq, 256), "
+                    f"MD5(seq), MD5(seq + 1), SHA1(seq)) FROM {SCRATCH}.seq_1_to_400000")
+    try:
+        yield table_checksums(conn, SCRATCH)
+    finally:
+        with conn.cursor() as cur:
+            for name in schemas(conn, SCRATCH_LIKE + "%"):
+                cur.execute(f"DROP DATABASE `{name}`")
+        conn.close()
+
+
+def _wait_for_rows_in_staging(conn: Any, proc: subprocess.Popen[str], timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        with conn.cursor() as cur:
+            cur.execute("SELECT TABLE_SCHEMA, SUM(TABLE_ROWS) FROM information_schema.TABLES "
+                        "WHERE TABLE_SCHEMA LIKE %s GROUP BY TABLE_SCHEMA",
+                        (SCRATCH_LIKE + "\\_\\_staging\\_%",))
+            row = cur.fetchone()
+        if row and row[1]:
+            return str(row[0])
+        time.sleep(0.05)
+    raise AssertionError("the load never started")
+
+
+def test_kill_9_mid_load_then_resume_ends_with_the_source_checksums(
+        site: Site, site_file: Path, xdg: dict[str, str], objects: list[str],
+        scratch: dict[str, int | None]) -> None:
+    location = backup(site_file, xdg, SCRATCH, objects)
+    conn = admin(site)
+    proc = spawn(site_file, xdg, "run", "metadata-db", "--db", SCRATCH, "--yes")
+    try:
+        staging = _wait_for_rows_in_staging(conn, proc)
+        # Lock contention: a second process on the same target fails at once, naming the holder.
+        second = cli(site_file, xdg, "run", "metadata-db", "--db", SCRATCH, "--yes", timeout=60)
+        assert second.returncode == 2
+        assert f"mysql:metadata-db/{SCRATCH} is locked by run" in second.stderr
+        assert f"pid {proc.pid}" in second.stderr
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+        proc.stdout.close()  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]
+    assert proc.returncode == -signal.SIGKILL
+
+    runs = json.loads(cli(site_file, xdg, "runs", "--json").stdout)
+    assert len(runs) == 1 and runs[0]["outcome"] == "interrupted"
+    assert runs[0]["steps"]["restore-staging"] == "running"
+    run_id = runs[0]["run_id"]
+    assert staging.endswith(run_id[-6:])
+
+    # Without a terminal and without --yes the swap is refused (exit 2), nothing changes...
+    refused = cli(site_file, xdg, "resume", run_id)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "no terminal" in " ".join(refused.stdout.split())
+    assert table_checksums(conn, SCRATCH) == scratch
+    # ...and with --yes the run ends: the half-loaded staging was loaded anew.
+    done = cli(site_file, xdg, "resume", run_id, "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert location in done.stdout
+    assert table_checksums(conn, SCRATCH) == scratch
+    kept = schemas(conn, SCRATCH_LIKE + "\\_\\_pre\\_restore\\_%")
+    assert len(kept) == 1 and schemas(conn, SCRATCH_LIKE + "\\_\\_staging%") == []
+    assert table_checksums(conn, kept[0]) == scratch  # what it replaced, kept intact
+
+    # drop-kept needs its typed name; without a terminal only --yes does it.
+    no = cli(site_file, xdg, "drop-kept", kept[0])
+    assert no.returncode == 2 and schemas(conn, kept[0]) == kept
+    assert cli(site_file, xdg, "drop-kept", f"{SCRATCH}").returncode != 0  # not a kept schema
+    yes = cli(site_file, xdg, "drop-kept", kept[0], "--yes")
+    assert yes.returncode == 0, yes.stderr
+    assert schemas(conn, kept[0]) == []
+    runs = json.loads(cli(site_file, xdg, "runs", "--json").stdout)
+    assert runs[0]["outcome"] == "succeeded"
+    conn.close()
