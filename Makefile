@@ -44,10 +44,14 @@ test: deps venv
 lint: venv
 	$(VENV)/bin/ruff check .
 
-# Figures beside their baselines, in one run, against the running lab.
+# Figures beside their baselines, in one run, against the running lab: the
+# inventory, then a restore of a RESTORE_MB (uncompressed) dump.
+RESTORE_MB ?= 1000
 bench: venv
 	$(MAKE) lab-up
 	DR_LAB_DIR=$(abspath $(LAB_DIR)) $(VENV)/bin/python tests/bench/bench_inventory.py
+	$(VENV)/bin/python tests/bench/bench_restore.py --site $(abspath $(LAB_DIR))/site.yaml \
+		--size-mb $(RESTORE_MB)
 
 # SVGs of each screen, against the lab, for the README.
 screenshots: venv

@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,9 +58,11 @@ _TUNING = [
 ]
 
 
-def start(lab_dir: Path, port: int | None = None) -> MariaDB:
+def start(lab_dir: Path, port: int | None = None, extra_args: Sequence[str] = ()) -> MariaDB:
     """Initialise (first time) and start MariaDB; return admin access.
-    The admin password is kept in lab_dir/secrets, mode 0600."""
+    The admin password is kept in lab_dir/secrets, mode 0600. `extra_args`
+    come last (they win over the tuning), and also go to the first-time
+    initialisation (a tablespace layout must be the same at both)."""
     datadir = lab_dir / "mariadb" / "data"
     sock = lab_dir / "mariadb" / "mysqld.sock"
     secret_file = lab_dir / "secrets" / "mariadb-admin"
@@ -70,13 +73,18 @@ def start(lab_dir: Path, port: int | None = None) -> MariaDB:
             shutil.rmtree(datadir)
         datadir.mkdir(parents=True)
         procs.run(["mariadb-install-db", "--no-defaults", "--user=root",
-                   f"--datadir={datadir}", "--skip-test-db", "--auth-root-authentication-method=socket"])
+                   f"--datadir={datadir}", "--skip-test-db", "--auth-root-authentication-method=socket",
+                   *extra_args])
     port = port or procs.free_port()
+    # Its own tmpdir: on-disk temporary tables (information_schema queries
+    # make them) never share /tmp with other servers or test clean-ups.
+    tmpdir = lab_dir / "mariadb" / "tmp"
+    tmpdir.mkdir(parents=True, exist_ok=True)
     service = procs.start(
         "mariadb",
-        ["mariadbd", "--no-defaults", "--user=root", f"--datadir={datadir}",
+        ["mariadbd", "--no-defaults", "--user=root", f"--datadir={datadir}", f"--tmpdir={tmpdir}",
          f"--socket={sock}", f"--port={port}", "--bind-address=127.0.0.1",
-         "--skip-name-resolve", f"--pid-file={lab_dir / 'mariadb' / 'mysqld.pid'}", *_TUNING],
+         "--skip-name-resolve", f"--pid-file={lab_dir / 'mariadb' / 'mysqld.pid'}", *_TUNING, *extra_args],
         lab_dir,
     )
     procs.wait_for_port(service, port, timeout=60)

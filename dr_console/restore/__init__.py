@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from dr_console.restore.checks import checksum_tables, row_counts, verify_staging
 from dr_console.restore.errors import (
+    ConnectionLost,
     CorruptCopy,
     RestoreCancelled,
     RestoreError,
+    ServerFull,
     StagingMismatch,
     WrongDatabase,
 )
@@ -26,12 +28,14 @@ from dr_console.restore.sqlsplit import DumpSplitter, Kind, Statement, split_dum
 from dr_console.restore.swap import SwapResult, drop_kept, keep_name, swap_in
 
 __all__ = [
+    "ConnectionLost",
     "CorruptCopy",
     "DumpSplitter",
     "Kind",
     "LoadReport",
     "RestoreCancelled",
     "RestoreError",
+    "ServerFull",
     "StagingMismatch",
     "Statement",
     "SwapResult",

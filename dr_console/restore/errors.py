@@ -30,6 +30,16 @@ class StagingMismatch(RestoreError):
         self.problems = problems
 
 
+class ConnectionLost(RestoreError):
+    """The server dropped the connection mid-restore (it restarted, was
+    killed, or killed our session); whatever was partial is staging only."""
+
+
+class ServerFull(RestoreError):
+    """The server had no room left for the staging schema (a table or
+    tablespace at its limit, or its disk full)."""
+
+
 class RestoreCancelled(RestoreError):
     """The operator cancelled; whatever was partial has been cleaned up."""
 

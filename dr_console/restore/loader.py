@@ -35,7 +35,7 @@ from typing import Any
 
 import pymysql
 
-from dr_console.restore.errors import RestoreCancelled, RestoreError
+from dr_console.restore.errors import ConnectionLost, RestoreCancelled, RestoreError, ServerFull
 from dr_console.restore.sqlsplit import Kind, Statement
 
 Connect = Callable[[], pymysql.connections.Connection]
@@ -95,15 +95,33 @@ def _q(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+# Server shutdown in progress, connection killed, server gone away, lost
+# connection (during query / reading the initial packet / reading the result).
+_LOST = {1053, 1927, 2006, 2013, 2026, 2055}
+# ER_DISK_FULL, ER_RECORD_FILE_FULL ("The table 'x' is full").
+_FULL = {1021, 1114}
+
+
+def server_error(exc: pymysql.err.MySQLError, what: str) -> RestoreError:
+    """The RestoreError for a server error: ConnectionLost and ServerFull
+    for the faults an operator fixes on the server, RestoreError otherwise."""
+    code = exc.args[0] if exc.args else "?"
+    message = str(exc.args[1]) if len(exc.args) > 1 else type(exc).__name__
+    text = f"{what} failed: MariaDB error {code}: {message}"
+    if code in _LOST or (isinstance(exc, pymysql.err.InterfaceError) and not message.strip()):
+        return ConnectionLost(text)
+    if code in _FULL or "No space left on device" in message or "Errcode: 28" in message:
+        return ServerFull(text)
+    return RestoreError(text)
+
+
 def _execute(conn: pymysql.connections.Connection, stmt: Statement | bytes, what: str) -> int:
     sql = stmt.sql if isinstance(stmt, Statement) else stmt
     try:
         return int(conn.query(sql))
     except pymysql.err.MySQLError as exc:
-        code = exc.args[0] if exc.args else "?"
-        message = exc.args[1] if len(exc.args) > 1 else type(exc).__name__
         where = f" at byte {stmt.offset} of the dump" if isinstance(stmt, Statement) else ""
-        raise RestoreError(f"{what} failed{where}: MariaDB error {code}: {message}") from None
+        raise server_error(exc, what + where) from None
 
 
 class _Progress:

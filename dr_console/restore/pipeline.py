@@ -18,8 +18,15 @@ from dr_console.config import MySQLServer, Store
 from dr_console.manifest import Manifest
 from dr_console.restore.checks import verify_staging
 from dr_console.restore.decompress import decompress
-from dr_console.restore.errors import CorruptCopy, RestoreError, StagingMismatch, WrongDatabase
-from dr_console.restore.loader import Connect, LoadReport, Progress, load_dump
+from dr_console.restore.errors import (
+    ConnectionLost,
+    CorruptCopy,
+    RestoreError,
+    ServerFull,
+    StagingMismatch,
+    WrongDatabase,
+)
+from dr_console.restore.loader import Connect, LoadReport, Progress, load_dump, server_error
 from dr_console.restore.s3stream import ResumableReader, prefetch
 from dr_console.restore.sqlsplit import DumpSplitter, Kind, Statement
 
@@ -27,6 +34,8 @@ STAGING_SUFFIX = "__staging"
 _LIVE = object()  # default of expect_database: the live database's own name
 # Client-side limit of one statement; the server's max_allowed_packet is the real bound.
 MAX_PACKET = 1024 * 1024 * 1024
+# Connect errors that mean the server is not there (socket, TCP, handshake).
+_UNREACHABLE = {2002, 2003, 2013}
 
 
 def staging_name(live_db: str) -> str:
@@ -46,9 +55,12 @@ def connector(server: MySQLServer | ConnectionParams | Connect, *,
     params = server if isinstance(server, ConnectionParams) else ConnectionParams.from_server(server)
     timeout = server.timeout if isinstance(server, MySQLServer) else 10
 
+    reached = False
+
     def connect() -> pymysql.connections.Connection:
+        nonlocal reached
         try:
-            return pymysql.connect(
+            conn = pymysql.connect(
                 host=params.host, port=params.port, user=params.user,
                 password=params.password.reveal() if params.password else "",
                 autocommit=True, charset="utf8mb4", connect_timeout=timeout,
@@ -56,10 +68,22 @@ def connector(server: MySQLServer | ConnectionParams | Connect, *,
                 max_allowed_packet=MAX_PACKET, local_infile=False)
         except pymysql.err.MySQLError as exc:
             # The server's message names user and host, never the password.
-            raise RestoreError(f"cannot connect to MySQL server {params.label}: "
-                               f"{exc.args[-1] if exc.args else exc}") from None
+            text = f"cannot connect to MySQL server {params.label}: {exc.args[-1] if exc.args else exc}"
+            if reached and exc.args and exc.args[0] in _UNREACHABLE:
+                raise ConnectionLost(text) from None  # it answered before: it went away
+            raise RestoreError(text) from None
+        reached = True
+        return conn
 
     return connect
+
+
+def server_label(server: MySQLServer | ConnectionParams | Connect) -> str:
+    if isinstance(server, MySQLServer):
+        return f"MySQL server {server.name}"
+    if isinstance(server, ConnectionParams):
+        return f"MySQL server {server.label}"
+    return "the MySQL server"
 
 
 def restore_into_staging(
@@ -119,7 +143,8 @@ def restore_into_staging(
     try:
         return _load_checked(statements, splitter, reader, manifest, connector(server_cfg_or_connect),
                              staging, expected, where, size, workers=workers, progress=progress,
-                             cancel=cancel, verify=verify, spool_dir=spool_dir)
+                             cancel=cancel, verify=verify, spool_dir=spool_dir,
+                             server=server_label(server_cfg_or_connect))
     finally:
         statements.close()
         fetched.close()  # stops the download thread whatever happened
@@ -128,7 +153,8 @@ def restore_into_staging(
 def _load_checked(statements: Iterator[Statement], splitter: DumpSplitter, reader: ResumableReader,
                   manifest: Manifest | None, connect: Connect, staging: str, expected: str | None,
                   where: str, size: int, *, workers: int | None, progress: Progress | None,
-                  cancel: threading.Event | None, verify: bool, spool_dir: str | None) -> LoadReport:
+                  cancel: threading.Event | None, verify: bool, spool_dir: str | None,
+                  server: str = "the MySQL server") -> LoadReport:
     first = next(statements, None)
     if first is None:
         raise CorruptCopy(f"{where} holds no SQL statement")
@@ -181,8 +207,15 @@ def _load_checked(statements: Iterator[Statement], splitter: DumpSplitter, reade
             if report.problems:
                 raise StagingMismatch(f"{staging} does not match the manifest of {where}: "
                                       + "; ".join(report.problems[:5]), report.problems)
-    except BaseException:
-        _drop_quietly(connect, staging)
+    except BaseException as exc:
+        dropped = _drop_quietly(connect, staging)
+        error: BaseException = exc
+        if isinstance(exc, pymysql.err.MySQLError):  # the checks query outside the loader
+            error = server_error(exc, f"checking {staging}")
+        if isinstance(error, ConnectionLost | ServerFull):
+            raise _explained(error, server, staging, dropped) from None
+        if error is not exc:
+            raise error from None
         raise
     if progress:
         progress("done", size, size, report.rows)
@@ -195,16 +228,33 @@ def _split(plain: Iterator[bytes], splitter: DumpSplitter) -> Generator[Statemen
     yield from splitter.close()
 
 
-def _drop_quietly(connect: Callable[[], Any], staging: str) -> None:
-    """Best effort: the error that brought us here matters more."""
+def _explained(exc: RestoreError, server: str, staging: str, dropped: bool) -> RestoreError:
+    """The operator's sentence for a fault of the server: which server, what
+    happened, what is left, that the live database is as it was, what next."""
+    left = (f"the staging schema {staging} was dropped" if dropped else
+            f"the partial staging schema {staging} could not be dropped yet (the next attempt "
+            "replaces it)")
+    if isinstance(exc, ConnectionLost):
+        return ConnectionLost(f"lost the connection to {server} during the restore (did it restart "
+                              f"or stop?): {exc}; {left}; the live database was not touched: "
+                              "run the restore again once the server is back")
+    return ServerFull(f"{server} has no room left for the staging schema {staging} (disk or "
+                      f"table full): {exc}; {left}; the live database was not touched: free space "
+                      "on the server (its disk or tablespace limit), then run the restore again")
+
+
+def _drop_quietly(connect: Callable[[], Any], staging: str) -> bool:
+    """Best effort: the error that brought us here matters more. True when
+    the staging schema is gone."""
     try:
         conn = connect()
     except Exception:
-        return
+        return False
     try:
         with conn.cursor() as cur:
             cur.execute("DROP DATABASE IF EXISTS `" + staging.replace("`", "``") + "`")
+        return True
     except Exception:
-        pass
+        return False
     finally:
         conn.close()

@@ -92,8 +92,13 @@ def connect(server: MySQLServer, database: str | None = None) -> Any:
     except pymysql.MySQLError as exc:
         code = exc.args[0] if exc.args else "?"
         text = str(exc.args[1]) if len(exc.args) > 1 else type(exc).__name__
+        hint = ""
+        if code == 1045:  # access denied: the site file names the account and its secret
+            files = "restore_user and restore_password_file" if server.restore_user \
+                else "user and password_file"
+            hint = f"; check {files} of {server.name} in the site file"
         raise DrConsoleError(f"mysql {server.name} ({server.host}:{server.port}) as {user!r}: "
-                             f"{text[:160]} ({code})") from None
+                             f"{text[:160]} ({code}){hint}") from None
 
 
 def schema_exists(conn: Any, name: str) -> bool:

@@ -9,6 +9,7 @@ import io
 from datetime import UTC, datetime
 from typing import Any
 
+import pymysql
 import pytest
 import zstandard
 from botocore.exceptions import ClientError
@@ -153,3 +154,23 @@ def test_prefetch_passes_errors_through() -> None:
         for piece in prefetch(broken()):
             out.append(piece)
     assert out == [b"a"]
+
+
+# --- server faults become the operator's errors ------------------------------
+
+
+@pytest.mark.parametrize(("exc", "kind"), [
+    (pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query"), "ConnectionLost"),
+    (pymysql.err.OperationalError(1053, "Server shutdown in progress"), "ConnectionLost"),
+    (pymysql.err.InterfaceError(0, ""), "ConnectionLost"),
+    (pymysql.err.OperationalError(1114, "The table 'filler' is full"), "ServerFull"),
+    (pymysql.err.OperationalError(3, "Error writing file './x' (Errcode: 28 \"No space left on device\")"),
+     "ServerFull"),
+    (pymysql.err.ProgrammingError(1064, "You have an error in your SQL syntax"), "RestoreError"),
+])
+def test_server_errors_are_classified(exc: Exception, kind: str) -> None:
+    from dr_console.restore.loader import server_error
+
+    error = server_error(exc, "loading table t")  # type: ignore[arg-type]
+    assert type(error).__name__ == kind
+    assert str(error).startswith("loading table t failed: MariaDB error")
