@@ -320,3 +320,35 @@ def test_kill_9_mid_load_then_resume_ends_with_the_source_checksums(
     runs = json.loads(cli(site_file, xdg, "runs", "--json").stdout)
     assert runs[0]["outcome"] == "succeeded"
     conn.close()
+
+
+def test_plain_dump_without_manifest_needs_confirmation_then_restores(
+        site: Site, site_file: Path, xdg: dict[str, str], lab_state: dict[str, Any]) -> None:
+    """The lab's `shop` dumps were made by another tool (no manifest): the
+    operator is told the copy is unverified and must confirm; with the
+    confirmation the restore completes and the data equal the live ones."""
+    client = store_client(site)
+    store = site.stores[0]
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=store.bucket, Prefix="mysql/shop/")
+            .get("Contents", []) if o["Key"].endswith(".sql")]
+    assert keys, "the lab seeded no plain shop dump"
+    newest = sorted(keys)[-1]
+    copy = f"s3://{store.bucket}/{newest}"
+    conn = admin(site)
+    before = table_checksums(conn, "shop")
+
+    refused = cli(site_file, xdg, "run", "metadata-db", "--db", "shop", "--copy", copy)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "unverified" in (refused.stdout + refused.stderr).lower()
+    assert table_checksums(conn, "shop") == before
+    assert schemas(conn, "shop\\_\\_staging%") == []
+
+    done = cli(site_file, xdg, "run", "metadata-db", "--db", "shop", "--copy", copy, "--yes")
+    try:
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert table_checksums(conn, "shop") == before
+        assert len(schemas(conn, "shop\\_\\_pre\\_restore%")) == 1
+    finally:
+        with conn.cursor() as cur:
+            for kept in schemas(conn, "shop\\_\\_pre\\_restore%") + schemas(conn, "shop\\_\\_staging%"):
+                cur.execute(f"DROP DATABASE `{kept}`")
