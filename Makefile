@@ -50,6 +50,7 @@ RESTORE_MB ?= 1000
 bench: venv
 	$(MAKE) lab-up
 	DR_LAB_DIR=$(abspath $(LAB_DIR)) $(VENV)/bin/python tests/bench/bench_inventory.py
+	DR_LAB_DIR=$(abspath $(LAB_DIR)) $(VENV)/bin/python tests/bench/bench_tui.py
 	$(VENV)/bin/python tests/bench/bench_restore.py --site $(abspath $(LAB_DIR))/site.yaml \
 		--size-mb $(RESTORE_MB)
 

@@ -36,10 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--site", type=Path, default=None,
         help="site file (default: $DR_CONSOLE_SITE, then ~/.config/dr-console/site.yaml)",
     )
+    parser.add_argument("--write", action="store_true", default=False,
+                        help="console only: allow runbooks to be started (read-only by default)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     tui = sub.add_parser("tui", help="open the console (the default)")
     tui.add_argument("--drill", action="store_true", help="drill mode banner")
+    # Its own dest: a subparser's default would overwrite `dr-console --write tui`.
+    tui.add_argument("--write", dest="tui_write", action="store_true",
+                     help="allow runbooks to be started (the console is read-only by default)")
 
     status = sub.add_parser(
         "status", help="overall backup status; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"
@@ -149,7 +154,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "tui":
         from dr_console.tui import run_tui
 
-        return run_tui(args.site, mode="DRILL" if getattr(args, "drill", False) else "LIVE")
+        return run_tui(args.site, mode="DRILL" if getattr(args, "drill", False) else "LIVE",
+                       write=bool(args.write or getattr(args, "tui_write", False)))
     if command == "runs":
         return _list_runs(args.json)
     if command == "resume":

@@ -73,7 +73,8 @@ class Verification:
     complete: bool | None = None
     has_manifest: bool | None = None
     platform_ok: bool | None = None  # the cloud reports it "available"
-    drilled: bool | None = None
+    drilled: bool | None = None  # restored in a drill
+    smoke_tested: bool | None = None  # the restored service answered (a drill's last rung)
     detail: str = ""
 
     @property

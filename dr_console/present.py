@@ -7,6 +7,7 @@ never Textual, so this is trivially unit-tested and the CLI may reuse it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -80,8 +81,38 @@ def sort_key(coverage: Coverage) -> tuple[int, int, str, str]:
     )
 
 
-def sorted_coverages(coverages: tuple[Coverage, ...] | list[Coverage]) -> list[Coverage]:
-    return sorted(coverages, key=sort_key)
+def class_sort_key(coverage: Coverage) -> tuple[int, int, str, str]:
+    """Grouped by class in restore order, worst first within a class."""
+    return (
+        _CLASS_RANK.get(coverage.classification.asset_class, len(_CLASS_RANK)),
+        _STATUS_RANK.get(coverage.status, len(_STATUS_RANK)),
+        coverage.asset.name.casefold(),
+        coverage.asset.id,
+    )
+
+
+def name_sort_key(coverage: Coverage) -> tuple[str, str]:
+    return (coverage.asset.name.casefold(), coverage.asset.id)
+
+
+# The orders an operator cycles through, first the default (worst first).
+SORT_MODES: tuple[str, ...] = ("status", "class", "name")
+SORT_KEYS: dict[str, Callable[[Coverage], tuple[object, ...]]] = {
+    "status": sort_key,
+    "class": class_sort_key,
+    "name": name_sort_key,
+}
+
+
+def next_sort_mode(mode: str) -> str:
+    return SORT_MODES[(SORT_MODES.index(mode) + 1) % len(SORT_MODES)] if mode in SORT_MODES \
+        else SORT_MODES[0]
+
+
+def sorted_coverages(
+    coverages: tuple[Coverage, ...] | list[Coverage], mode: str = "status"
+) -> list[Coverage]:
+    return sorted(coverages, key=SORT_KEYS[mode])
 
 
 def status_text(status: Status) -> Text:
@@ -224,3 +255,45 @@ def matches(coverage: Coverage, flt: Filter) -> bool:
 def filter_coverages(coverages: list[Coverage], query: str) -> list[Coverage]:
     flt = parse_filter(query)
     return [cov for cov in coverages if matches(cov, flt)]
+
+
+# ---------------------------------------------------------------------------
+# Filtering tens of thousands of assets per keystroke: the casefolded text of
+# every field is computed once per snapshot, not once per keystroke.
+
+_SEP = "\x00"  # joins a field's values; never typed, so no match spans two values
+
+
+@dataclass(frozen=True, slots=True)
+class Searchable:
+    coverage: Coverage
+    fields: dict[str, str]  # field -> casefolded values joined by _SEP
+    everything: str
+
+
+def searchable(coverage: Coverage) -> Searchable:
+    fields = {name: _SEP.join(values).casefold() for name, values in _fields(coverage).items()}
+    return Searchable(coverage, fields, _SEP.join(fields.values()))
+
+
+def index_coverages(coverages: Iterable[Coverage]) -> list[Searchable]:
+    return [searchable(cov) for cov in coverages]
+
+
+def filter_index(items: Iterable[Searchable], flt: Filter) -> list[Searchable]:
+    if not flt:
+        return list(items)
+    terms = flt.terms
+    return [
+        item for item in items
+        if all(value in (item.fields[field] if field else item.everything) for field, value in terms)
+    ]
+
+
+def narrows(new: Filter, old: Filter) -> bool:
+    """True when everything `new` matches is also matched by `old`, so the
+    new filter may search only the old result (typing more letters): each
+    old term has a new term on the same field whose value contains it."""
+    return all(
+        any(nf == of and ov in nv for nf, nv in new.terms) for of, ov in old.terms
+    )

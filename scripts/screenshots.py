@@ -1,5 +1,6 @@
-"""Write the README screenshots: screenshots/inventory.svg and
-screenshots/detail.svg, at 120x36.
+"""Write the README screenshots at 120x36: screenshots/inventory.svg (the
+split view), detail.svg (the asset screen), runbooks.svg (its runbooks and
+plan, in WRITE mode), sorted-by-class.svg, help.svg and command-log.svg.
 
     python scripts/screenshots.py                 # the sample data the tests use
     python scripts/screenshots.py --site site.yaml  # a real site (cache, then a gather)
@@ -20,14 +21,19 @@ from dr_console.tui.screens.inventory import InventoryScreen
 
 SIZE = (120, 36)
 ROOT = Path(__file__).resolve().parent.parent
-# The sample's most telling asset: an incomplete latest copy, an older good one.
-SAMPLE_DETAIL_ASSET = "minio-dr:bucket:media-assets"
+# The sample's most telling asset: a failed latest dump, an older good one,
+# and a runbook with a plan.
+SAMPLE_DETAIL_ASSET = "galera-ctl:database:nova"
 
 
 async def capture(
     app: DrConsoleApp, out_dir: Path, detail_asset: str | None, timeout: float
 ) -> list[Path]:
     written: list[Path] = []
+
+    def shot(name: str) -> None:
+        written.append(Path(app.save_screenshot(f"{name}.svg", path=str(out_dir))))
+
     async with app.run_test(size=SIZE) as pilot:
         # Wait for the refresh (a real site may take a while), but not forever:
         # a screenshot of "refreshing…" is still a true picture.
@@ -39,29 +45,75 @@ async def capture(
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, InventoryScreen)
-
-        written.append(Path(app.save_screenshot("inventory.svg", path=str(out_dir))))
-
+        if detail_asset is None:
+            detail_asset = _telling_asset(app)
         if detail_asset is not None:
             screen.select_asset(detail_asset)
-        await pilot.press("enter")
+            await pilot.pause()
+        shot("inventory")
+
+        await pilot.press("s")
         await pilot.pause()
-        written.append(Path(app.save_screenshot("detail.svg", path=str(out_dir))))
+        shot("sorted-by-class")
+        await pilot.press("s", "s")  # back to status order
+        await pilot.pause()
+
+        await pilot.press("question_mark")
+        await pilot.pause()
+        shot("help")
+        await pilot.press("escape")
+        await pilot.pause()
+
+        if detail_asset is not None:
+            app.open_asset(detail_asset)
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            shot("detail")
+            await pilot.press("end")
+            await pilot.pause()
+            shot("runbooks")
+            await pilot.press("escape")
+            await pilot.pause()
+
+        await pilot.press("L")
+        await pilot.pause()
+        shot("command-log")
     return written
 
 
+def _telling_asset(app: DrConsoleApp) -> str | None:
+    """On a real site: the worst metadata database (it has a runbook and a
+    plan to show), else the first row."""
+    snapshot = app.snapshot
+    if snapshot is None or not snapshot.coverages:
+        return None
+    from dr_console.present import sorted_coverages
+
+    ordered = sorted_coverages(snapshot.coverages)
+    for cov in ordered:
+        if cov.classification.asset_class.value == "metadata" and cov.asset.kind == "database":
+            return cov.asset.id
+    return ordered[0].asset.id
+
+
 def sample_app() -> DrConsoleApp:
-    from dr_console.tui.sample import SAMPLE_NOW, SAMPLE_SITE, sample_snapshot
+    from dr_console import commandlog
+    from dr_console.tui.sample import SAMPLE_NOW, SAMPLE_SITE, sample_commands, sample_plan, sample_snapshot
 
     snapshot = sample_snapshot()
+    for at, kind, target, summary in sample_commands():
+        commandlog.LOG.record(kind, target, summary, at=at)
     return DrConsoleApp(
-        SAMPLE_SITE, lambda: snapshot, lambda: snapshot, clock=lambda: SAMPLE_NOW
+        SAMPLE_SITE, lambda: snapshot, lambda: snapshot, clock=lambda: SAMPLE_NOW,
+        write=True, load_plan=sample_plan,
     )
 
 
 def site_app(site_path: Path, mode: str) -> DrConsoleApp:
-    site_name, load_cached, refresh = build_for_site(site_path)
-    return DrConsoleApp(site_name, load_cached, refresh, mode=mode)
+    site_name, load_cached, refresh, load_plan = build_for_site(site_path)
+    # WRITE so the pictures show every key; nothing is run by taking them.
+    return DrConsoleApp(site_name, load_cached, refresh, mode=mode, write=True, load_plan=load_plan)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 
 import paramiko
 
+from dr_console import commandlog
 from dr_console.config import Host
 from dr_console.errors import HostKeyError, ProviderError
 from dr_console.model import Asset
@@ -142,6 +143,7 @@ class HostProvider:
                 auth_timeout=timeout, channel_timeout=timeout,
                 look_for_keys=False, allow_agent=False,
             )
+            commandlog.ssh(f"{host.user}@{host.address}:{host.port}", command)
             _stdin, stdout, _stderr = client.exec_command(command, timeout=timeout)
             data = stdout.read(_MAX_OUTPUT)
             return data.decode("utf-8", "replace")

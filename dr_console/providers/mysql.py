@@ -7,6 +7,7 @@ from typing import Any
 
 import pymysql
 
+from dr_console import commandlog
 from dr_console.config import MySQLServer
 from dr_console.errors import ProviderError
 from dr_console.model import Asset
@@ -26,6 +27,7 @@ class MySQLProvider:
         self.server = server
         self.source = server.name
         self._where = f"mysql {server.name} ({server.host}:{server.port})"
+        self._target = f"{server.host}:{server.port}"
 
     def _connect(self) -> Any:
         try:
@@ -62,10 +64,13 @@ class MySQLProvider:
         conn = self._connect()
         try:
             with conn.cursor() as cur:
+                commandlog.sql(self._target, "SELECT VERSION()")
                 cur.execute("SELECT VERSION()")
                 version = str(cur.fetchone()[0])
+                commandlog.sql(self._target, "SELECT schema_name")
                 cur.execute("SELECT schema_name FROM information_schema.schemata")
                 names = sorted(str(row[0]) for row in cur.fetchall())
+                commandlog.sql(self._target, "SELECT table_schema")
                 cur.execute(
                     "SELECT table_schema, COUNT(*),"
                     " COALESCE(SUM(data_length + index_length), 0)"

@@ -7,21 +7,30 @@ screens watch that state (`self.watch(app, "snapshot", ...)`)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
+import signal
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
 from textual import on, work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.dom import DOMNode
 from textual.reactive import var
+from textual.screen import Screen
 from textual.worker import Worker, WorkerCancelled, WorkerState, get_current_worker
 
 from dr_console.errors import DrConsoleError
 from dr_console.model import Snapshot
+from dr_console.remedies import Plan, Remedy
+from dr_console.tui.keys import iter_actions, screen_keys
 from dr_console.tui.messages import LoadFailed, Origin, SnapshotLoaded
 from dr_console.tui.screens.inventory import InventoryScreen
 
@@ -30,6 +39,16 @@ MODES = ("LIVE", "DRILL")
 # How long an error text may be in the header; the notification and the log
 # have the whole of it.
 _HEADER_ERROR_CHARS = 160
+
+# After the SSH session drops, exit within this even if the terminal driver
+# blocks restoring a terminal that is no longer there.
+HANGUP_GRACE_SECONDS = 2.0
+
+PlanLoader = Callable[[Remedy], Plan]
+
+
+def _no_site_plan(remedy: Remedy) -> Plan:
+    return Plan(unavailable="no site file loaded: plans need one")
 
 T = TypeVar("T")
 
@@ -90,6 +109,8 @@ class DrConsoleApp(App[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "refresh_data", "Refresh"),
+        Binding("L", "command_log", "Command log"),
+        Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -108,6 +129,9 @@ class DrConsoleApp(App[None]):
         *,
         mode: str = "LIVE",
         clock: Callable[[], datetime] | None = None,
+        write: bool = False,
+        load_plan: PlanLoader | None = None,
+        exit_on_hangup: bool = False,
     ) -> None:
         super().__init__()
         mode = mode.upper()
@@ -120,14 +144,25 @@ class DrConsoleApp(App[None]):
         self.clock: Callable[[], datetime] = clock or local_now
         self._load_cached = load_cached
         self._gather = refresh
+        # Read-only unless asked: nothing reachable from the keyboard can
+        # change the world (k9s #441: users asked for exactly this).
+        self.write = write
+        # Builds a runbook's plan for the asset screen; blocks (thread worker).
+        self.load_plan: PlanLoader = load_plan or _no_site_plan
+        self._exit_on_hangup = exit_on_hangup
+        self.hung_up = False
+        self._refresh_asked = False
+        self._refresh_started = 0.0
         self.sub_title = f"{site_name} · {mode}"
 
     def on_mount(self) -> None:
+        if self._exit_on_hangup:
+            self._watch_hangup()
         self.push_screen(InventoryScreen())
         # Both start at once: the cache shows within milliseconds, the fresh
         # data whenever the backends answer.
         self._load_cache_worker()
-        self.action_refresh_data()
+        self._start_refresh(asked=False)
 
     # -- workers: blocking calls, then a message; never a widget ------------
 
@@ -167,6 +202,13 @@ class DrConsoleApp(App[None]):
         else:
             self.refreshing = False
             self.load_error = None
+            if self._refresh_asked:
+                # Only the refreshes the operator asked for: the one at start-up
+                # shows in the header's "data from" without a toast.
+                self._refresh_asked = False
+                seconds = time.monotonic() - self._refresh_started
+                count = len(message.snapshot.coverages)
+                self.notify(f"{count} assets in {seconds:.1f}s", title="Refreshed", timeout=4)
         self.snapshot = message.snapshot
 
     @on(LoadFailed)
@@ -179,6 +221,7 @@ class DrConsoleApp(App[None]):
             self.notify(f"Cached data unreadable: {error}", severity="warning", timeout=8)
             return
         self.refreshing = False
+        self._refresh_asked = False
         short = error if len(error) <= _HEADER_ERROR_CHARS else error[:_HEADER_ERROR_CHARS] + "…"
         self.load_error = short
         self.notify(f"Refresh failed: {error}", title="dr-console", severity="error", timeout=12)
@@ -194,19 +237,86 @@ class DrConsoleApp(App[None]):
     # -- actions ------------------------------------------------------------
 
     def action_refresh_data(self) -> None:
+        self._start_refresh(asked=True)
+
+    def _start_refresh(self, *, asked: bool) -> None:
         if self.refreshing:
             # Starting another would cancel the worker but not the thread
             # still talking to the backends: two gathers for one keypress.
-            self.notify("Already refreshing…", timeout=3)
+            if asked:
+                self.notify("Already refreshing…", timeout=3)
             return
+        self._refresh_asked = asked
+        self._refresh_started = time.monotonic()
         self.refreshing = True
         self._refresh_worker()
+
+    def open_asset(self, asset_id: str) -> None:
+        from dr_console.tui.screens.asset import AssetScreen
+
+        self.push_screen(AssetScreen(asset_id))
+
+    def start_runbook(self, remedy: Remedy) -> None:
+        """Run a runbook (WRITE mode only). The runbook screen comes with the
+        engine; until then this says how to run it from a shell."""
+        if not self.write:
+            self.notify("read-only: start dr-console with --write to run runbooks", severity="warning")
+            return
+        self.notify(f"the runbook screen is not built yet; from a shell: {remedy.command}",
+                    title=remedy.title, timeout=10)
+
+    def action_command_log(self) -> None:
+        from dr_console.tui.screens.commandlog import CommandLogScreen
+
+        if not isinstance(self.screen, CommandLogScreen):
+            self.push_screen(CommandLogScreen())
+
+    def action_help(self) -> None:
+        from dr_console.tui.screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            return
+        screen = self.screen
+        title = f"keys: {getattr(screen, 'HELP_TITLE', type(screen).__name__.removesuffix('Screen'))}"
+        self.push_screen(HelpScreen(title, screen_keys(screen), write=self.write))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """The palette lists every action bound on the screen it was opened
+        from (so read-only hides the same things there), then Textual's own."""
+        for key in iter_actions(screen):
+            yield SystemCommand(key.description, f"key {key.keys} · {key.where}",
+                                partial(self._run_from_palette, key.action, key.node))
+        yield from super().get_system_commands(screen)
+
+    def _run_from_palette(self, action: str, node: DOMNode) -> None:
+        # The palette has closed by now: run the action where it was bound.
+        self.call_later(self.run_action, action, node)
+
+    # -- the SSH session drops: SIGHUP ----------------------------------------
+
+    def _watch_hangup(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self._hang_up)
+
+    def _hang_up(self) -> None:
+        """Exit 0 at once; the terminal is gone, so nobody is left to ask.
+        A watchdog ends the process if restoring the dead terminal blocks."""
+
+        def watchdog() -> None:
+            time.sleep(HANGUP_GRACE_SECONDS)
+            os._exit(0)
+
+        self.hung_up = True
+        threading.Thread(target=watchdog, name="dr-console-hangup", daemon=True).start()
+        self.exit(return_code=0)
 
 
 def build_for_site(
     site_path: Path | None,
-) -> tuple[str, Callable[[], Snapshot | None], Callable[[], Snapshot]]:
-    """(site name, load_cached, refresh) for a site file.
+) -> tuple[str, Callable[[], Snapshot | None], Callable[[], Snapshot], PlanLoader]:
+    """(site name, load_cached, refresh, load_plan) for a site file.
 
     Loading the site file is quick and its errors should stop the program
     before the screen opens, so it happens here; the inventory is imported
@@ -221,8 +331,12 @@ def build_for_site(
         return inventory_load_cached(site)
 
     def refresh() -> Snapshot:
+        from dr_console import commandlog
         from dr_console.inventory import gather, save_snapshot
 
+        # Here, in the worker, not before the first frame: hooking botocore
+        # imports it.
+        commandlog.install_hooks()
         snapshot = gather(site)
         # So the next start shows this at once. A cache that cannot be
         # written must not hide fresh data the operator is waiting for.
@@ -230,4 +344,9 @@ def build_for_site(
             save_snapshot(snapshot, site)
         return snapshot
 
-    return site.site, load_cached, refresh
+    def plan(remedy: Remedy) -> Plan:
+        from dr_console.remedies import load_plan
+
+        return load_plan(site, remedy)
+
+    return site.site, load_cached, refresh, plan

@@ -7,7 +7,9 @@ from typing import Literal
 
 from textual.message import Message
 
+from dr_console.commandlog import Entry
 from dr_console.model import Snapshot
+from dr_console.remedies import Plan
 
 # Where a snapshot came from: the on-disk cache (shown first, instantly) or a
 # fresh gather from the providers.
@@ -30,3 +32,22 @@ class LoadFailed(Message):
         super().__init__()
         self.origin: Origin = origin
         self.error = error
+
+
+class CommandLogged(Message):
+    """The command log has a new entry (posted from whatever thread ran the
+    command; `post_message` is thread-safe)."""
+
+    def __init__(self, entry: Entry) -> None:
+        super().__init__()
+        self.entry = entry
+
+
+class PlanLoaded(Message):
+    """A runbook's plan for the asset screen, built in a thread worker."""
+
+    def __init__(self, asset_id: str, runbook: str, plan: Plan) -> None:
+        super().__init__()
+        self.asset_id = asset_id
+        self.runbook = runbook
+        self.plan = plan

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from dr_console.commandlog import Kind
 from dr_console.model import (
     Asset,
     AssetClass,
@@ -22,6 +23,7 @@ from dr_console.model import (
     Strategy,
     Verification,
 )
+from dr_console.remedies import Plan, PlanStep, Remedy
 
 # "Now" for every age shown from the sample: the data is two minutes old.
 SAMPLE_NOW = datetime(2024, 11, 23, 12, 5, 41, tzinfo=UTC)
@@ -271,3 +273,47 @@ def sample_snapshot() -> Snapshot:
         provider_seconds={"os-prod": 1.8, "aws-eu": 20.0, "galera-ctl": 0.4},
         wall_seconds=20.3,
     )
+
+
+# --- runbook plans and a command log, for the asset and command-log screens ---
+
+
+def sample_plan(remedy: Remedy) -> Plan:
+    """The metadata-db runbook's plan as the engine lists it for nova; the
+    other runbooks are not written yet (as in the product today)."""
+    if remedy.runbook != "metadata-db":
+        return Plan(unavailable=f"runbook {remedy.runbook!r} is not written yet")
+    db = remedy.params.get("db", "nova")
+    base = "mysql --defaults-extra-file=~/.my.cnf -h 10.0.0.11 -P 3306"
+    return Plan(steps=(
+        PlanStep("Choose the copy", "dr-console inventory --class metadata"),
+        PlanStep("Restore into a staging schema",
+                 f"aws s3 cp s3://dr-offsite/mysql/{db}/{db}-20241119T0900.sql.gz - | gunzip"
+                 f" | {base} {db}__staging_<run>"),
+        PlanStep("Verify the staging schema", f"{base} -e 'CHECKSUM TABLE {db}__staging_<run>.<table>, ...'"),
+        PlanStep(f"Swap it in as {db}",
+                 f"{base} -e 'RENAME TABLE {db}.<t> TO {db}__pre_restore_<ts>.<t>, ...'",
+                 destructive=True, target=db),
+        PlanStep("Smoke check the service", "openstack --os-cloud prod server list"),
+        PlanStep("Report what was kept", f"dr-console drop-kept {db}__pre_restore_<ts>"),
+    ))
+
+
+def sample_commands() -> list[tuple[datetime, Kind, str, str]]:
+    """What a refresh of the sample site runs, as the command log records it."""
+    t = SAMPLE_GENERATED_AT - timedelta(seconds=20)
+    rows: list[tuple[int, Kind, str, str]] = [
+        (0, "api", "10.0.0.5:5000", "GET /v3"),
+        (1, "api", "10.0.0.5:8774", "GET /v2.1/servers/detail"),
+        (1, "api", "10.0.0.5:8776", "GET /v3/9f1c2e/volumes/detail"),
+        (2, "api", "10.0.0.5:8776", "GET /v3/9f1c2e/backups/detail"),
+        (2, "s3", "s3.eu-west-1.amazonaws.com", "s3 ListObjectsV2 GET /dr-offsite"),
+        (3, "api", "ec2.eu-west-1.amazonaws.com", "ec2 DescribeVolumes POST /"),
+        (3, "sql", "10.0.0.11:3306", "SELECT"),
+        (3, "sql", "10.0.0.11:3306", "SELECT"),
+        (4, "ssh", "backup@10.0.1.2:22", "dpkg --get-selections"),
+        (4, "ssh", "backup@10.0.1.3:22", "tar -czf - /etc"),
+        (5, "playbook", "pxe-01", "ansible-playbook -i inventory.yml boot-infra.yml --check"),
+        (20, "api", "ec2.eu-west-1.amazonaws.com", "ec2 DescribeSnapshots POST /"),
+    ]
+    return [(t + timedelta(seconds=s), kind, target, summary) for s, kind, target, summary in rows]

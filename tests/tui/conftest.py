@@ -16,7 +16,7 @@ from pilot_helpers import AppFactory
 
 from dr_console.model import Snapshot
 from dr_console.tui.app import DrConsoleApp
-from dr_console.tui.sample import SAMPLE_NOW, SAMPLE_SITE, sample_snapshot
+from dr_console.tui.sample import SAMPLE_NOW, SAMPLE_SITE, sample_plan, sample_snapshot
 
 
 @pytest.fixture
@@ -58,6 +58,7 @@ def make_app(sample: Snapshot) -> AppFactory:
         refresh: Callable[[], Snapshot] | None = None,
         *,
         mode: str = "LIVE",
+        write: bool = False,
     ) -> DrConsoleApp:
         return DrConsoleApp(
             SAMPLE_SITE,
@@ -65,6 +66,8 @@ def make_app(sample: Snapshot) -> AppFactory:
             refresh if refresh is not None else (lambda: sample),
             mode=mode,
             clock=lambda: SAMPLE_NOW,
+            write=write,
+            load_plan=sample_plan,
         )
 
     return factory
@@ -80,3 +83,19 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     kwargs = {name: pyfuncitem.funcargs[name] for name in names}
     asyncio.run(pyfuncitem.obj(**kwargs))
     return True
+
+
+@pytest.fixture
+def recorded_commands() -> Iterator[None]:
+    """The process-wide command log holding the sample's commands only."""
+    from dr_console import commandlog
+    from dr_console.tui.sample import sample_commands
+
+    saved = commandlog.LOG.entries()
+    commandlog.LOG.clear()
+    for at, kind, target, summary in sample_commands():
+        commandlog.LOG.record(kind, target, summary, at=at)
+    yield
+    commandlog.LOG.clear()
+    for entry in saved:
+        commandlog.LOG.record(entry.kind, entry.target, entry.summary, at=entry.at)

@@ -12,6 +12,7 @@ from textual.widgets import Input, Static
 from dr_console.errors import ProviderError
 from dr_console.model import Snapshot
 from dr_console.tui.app import DrConsoleApp
+from dr_console.tui.screens.asset import AssetScreen
 from dr_console.tui.screens.inventory import InventoryScreen
 from dr_console.tui.widgets.detail import AssetDetail
 from dr_console.tui.widgets.header import SiteHeader
@@ -35,7 +36,7 @@ def detail_text(app: DrConsoleApp) -> str:
 
 def row_names(app: DrConsoleApp) -> list[str]:
     t = table(app)
-    return [t.get_cell(key, "name").plain for key in t.rows]
+    return [t.cell_text(key, "name") for key in t.asset_ids]
 
 
 # -- first screen, cache and refresh -----------------------------------------
@@ -275,7 +276,7 @@ async def test_no_match_explains_itself_and_escape_clears(
         await pilot.pause()
         assert app.screen.query_one("#filter", Input).value == ""
         assert table(app).row_count == len(sample.coverages)
-        assert app.focused is table(app)
+        assert table(app).rows_have_focus
 
 
 async def test_keys_typed_in_the_filter_are_text_not_commands(make_app: AppFactory) -> None:
@@ -319,10 +320,11 @@ async def test_detail_lists_every_copy_and_marks_the_last_good(make_app: AppFact
         assert "copies (2)" in text
         assert "★ bucket-mirror (last good) · export · 2024-11-22 06:03 UTC (30h ago)" in text
         assert "✗ bucket-mirror · export · 2024-11-23 06:03 UTC (6h ago)" in text
-        assert "s3://dr-offsite/mirror/media-assets/2024-11-23/\n" in text
+
         # Newest first: the failed latest copy, then the older good one.
         assert text.index("✗ bucket-mirror") < text.index("★ bucket-mirror")
-        assert "76.0 GiB  ✓ present  ? size  ? checksum  ✗ complete  ✓ manifest" in text
+        assert "media-assets/2024-11-23/  76.0 GiB" in text
+        assert "✓ present → ? size+checksum → ✗ complete → ? drilled → ? smoke-tested" in text
         assert "1 204 of 98 312 objects missing" in text
         assert "older than RPO" in text
 
@@ -343,26 +345,25 @@ async def test_narrow_terminal_keeps_last_good_and_reason_columns(make_app: AppF
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        keys = [column.key.value for column in table(app).columns.values()]
-        assert keys == ["status", "class", "name", "last_good", "reason"]
+        assert table(app).column_keys == ("status", "class", "name", "last_good", "reason")
         # No horizontal scrolling needed to read a row.
-        assert table(app).virtual_size.width <= table(app).size.width
+        rows = table(app).rows_table
+        assert rows is not None
+        assert rows.virtual_size.width <= rows.size.width
 
 
-async def test_enter_opens_the_detail_and_escape_comes_back(make_app: AppFactory) -> None:
+async def test_enter_opens_the_asset_screen_and_escape_comes_back(make_app: AppFactory) -> None:
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        screen = app.screen
-        assert isinstance(screen, InventoryScreen)
+        inventory = app.screen
+        assert isinstance(inventory, InventoryScreen)
         await pilot.press("down", "enter")
         await pilot.pause()
-        assert screen.detail_open
-        assert not table(app).display  # hidden: the detail has the body
-        assert app.focused is screen.query_one(AssetDetail)
-        assert "orders-db-data" in detail_text(app)
+        assert isinstance(app.screen, AssetScreen)
+        assert app.screen.asset_id == "aws-eu:volume:vol-0abc"
         await pilot.press("escape")
         await pilot.pause()
-        assert not screen.detail_open
-        assert app.focused is table(app)
+        assert app.screen is inventory
+        assert table(app).rows_have_focus
         assert table(app).highlighted_asset_id == "aws-eu:volume:vol-0abc"

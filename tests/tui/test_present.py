@@ -128,3 +128,45 @@ def test_layout_shrinks_long_sources_before_dropping_them() -> None:
 def test_an_empty_snapshot_renders(sample: Snapshot) -> None:
     empty = replace(sample, coverages=())
     assert filter_coverages(sorted_coverages(empty.coverages), "nova") == []
+
+
+# -- sort modes and the precomputed filter index --------------------------------
+
+
+def test_sort_modes_cycle() -> None:
+    from dr_console.present import SORT_MODES, next_sort_mode
+
+    assert SORT_MODES == ("status", "class", "name")
+    assert [next_sort_mode(m) for m in SORT_MODES] == ["class", "name", "status"]
+    assert next_sort_mode("bogus") == "status"
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "nova", "class:metadata", "STATUS:unknown class:pay", "mirror", "os-prod:volume", "zzz",
+     "class:", "reason:rpo", "id:galera"],
+)
+def test_the_index_filters_like_matches(sample: Snapshot, query: str) -> None:
+    from dr_console.present import filter_index, index_coverages, parse_filter
+
+    covs = sorted_coverages(sample.coverages)
+    expected = [c.asset.id for c in filter_coverages(covs, query)]
+    got = [i.coverage.asset.id for i in filter_index(index_coverages(covs), parse_filter(query))]
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("new", "old", "narrower"),
+    [
+        ("nov", "no", True),
+        ("nova x", "nova", True),
+        ("class:meta", "class:m", True),
+        ("class:", "class", False),  # the word became an empty field filter: matches all
+        ("no", "nov", False),
+        ("status:crit", "crit", False),  # a field term does not narrow free text
+    ],
+)
+def test_narrows(new: str, old: str, narrower: bool) -> None:
+    from dr_console.present import narrows, parse_filter
+
+    assert narrows(parse_filter(new), parse_filter(old)) is narrower

@@ -52,13 +52,46 @@ def test_highlighted_asset_in_the_split_view(
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_detail_view(snap_compare: SnapCompare, make_app: AppFactory, size: tuple[int, int]) -> None:
-    assert snap_compare(
-        make_app(),
-        terminal_size=size,
-        run_before=_select("minio-dr:bucket:media-assets"),
-        press=["enter"],
-    )
+def test_asset_screen(snap_compare: SnapCompare, make_app: AppFactory, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Pilot[None]) -> None:
+        await _select("galera-ctl:database:nova")(pilot)
+        await pilot.press("enter")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_asset_screen_scrolled_to_the_runbooks_in_write_mode(
+    snap_compare: SnapCompare, make_app: AppFactory, size: tuple[int, int]
+) -> None:
+    async def run_before(pilot: Pilot[None]) -> None:
+        await _select("galera-ctl:database:nova")(pilot)
+        await pilot.press("enter")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("end")
+        await pilot.pause()
+
+    assert snap_compare(make_app(write=True), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_sorted_by_class(snap_compare: SnapCompare, make_app: AppFactory, size: tuple[int, int]) -> None:
+    assert snap_compare(make_app(), terminal_size=size, run_before=_settled, press=["s"])
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help_screen(snap_compare: SnapCompare, make_app: AppFactory, size: tuple[int, int]) -> None:
+    assert snap_compare(make_app(), terminal_size=size, run_before=_settled, press=["question_mark"])
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_command_log(
+    snap_compare: SnapCompare, make_app: AppFactory, recorded_commands: None, size: tuple[int, int]
+) -> None:
+    assert snap_compare(make_app(), terminal_size=size, run_before=_settled, press=["L"])
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -39,26 +39,46 @@ def _check(label: str, value: bool | None) -> Text:
     return Text.assemble((symbol, style), (f" {label}", ""))
 
 
-def verification_text(verification: Verification) -> Text:
-    parts = [
-        _check("present", verification.present),
-        _check("size", verification.size_ok),
-        _check("checksum", verification.checksum_ok),
-        _check("complete", verification.complete),
-        _check("manifest", verification.has_manifest),
+# The verification ladder: each rung is worth more than the one before, and
+# an operator trusts a copy as far up as it has climbed.
+LADDER: tuple[str, ...] = ("present", "size+checksum", "complete", "drilled", "smoke-tested")
+
+
+def _both(a: bool | None, b: bool | None) -> bool | None:
+    if a is False or b is False:
+        return False
+    if a and b:
+        return True
+    return None
+
+
+def ladder(verification: Verification) -> list[tuple[str, bool | None]]:
+    """(rung, ✓/✗/?) from present to smoke-tested. Snapshots and cloud
+    backups have no checksum of ours: the platform's word stands in for it,
+    and the rung says so."""
+    v = verification
+    if v.size_ok is None and v.checksum_ok is None and v.platform_ok is not None:
+        integrity = ("platform ok", v.platform_ok)
+    else:
+        integrity = ("size+checksum", _both(v.size_ok, v.checksum_ok))
+    return [
+        ("present", v.present),
+        integrity,
+        ("complete", v.complete),
+        ("drilled", v.drilled),
+        ("smoke-tested", v.smoke_tested),
     ]
-    # Platform state and drills only mean something for some copies; shown
-    # when known rather than as a row of dashes on every dump.
-    if verification.platform_ok is not None:
-        parts.append(_check("platform", verification.platform_ok))
-    if verification.drilled is not None:
-        parts.append(_check("drilled", verification.drilled))
-    return Text("  ").join(parts)
+
+
+def verification_text(verification: Verification) -> Text:
+    """"✓ present → ✓ size+checksum → ? complete → ? drilled → ? smoke-tested":
+    69 cells, so with its indent it fits a copy's line in a 76-column pane."""
+    return Text(" → ", style="dim").join(_check(label, value) for label, value in ladder(verification))
 
 
 def copy_block(copy: BackupCopy, *, is_last_good: bool, now: datetime) -> Text:
     """Three lines (four with a detail), short enough not to wrap in a
-    76-column pane: what and when; where; how big and what was verified."""
+    76-column pane: what and when; where and how big; the ladder."""
     block = Text()
     if is_last_good:
         block.append("★ ", style=GOOD)
@@ -77,10 +97,9 @@ def copy_block(copy: BackupCopy, *, is_last_good: bool, now: datetime) -> Text:
     )
     block.append("\n    ")
     block.append(copy.location, style="underline" if "://" in copy.location else "")
-    block.append("\n    ")
     if copy.size is not None:
-        # Beside the checks, where "size ✓" tells whether to believe it.
-        block.append(f"{size_text(copy.size)}  ", style="bold")
+        block.append(f"  {size_text(copy.size)}", style="bold")
+    block.append("\n    ")
     block.append_text(verification_text(copy.verification))
     if copy.verification.detail:
         block.append("\n    ")

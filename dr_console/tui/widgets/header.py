@@ -5,6 +5,7 @@ on stale data without seeing that it is stale."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.widgets import Static
@@ -19,9 +20,18 @@ from dr_console.present import (
     clock_time,
 )
 
+if TYPE_CHECKING:
+    from dr_console.tui.app import DrConsoleApp
+
 # LIVE acts on real targets, DRILL never does: the badge must not be missed.
 # White text on a dark colour stays a badge under NO_COLOR (see present.py).
 MODE_STYLE = {"LIVE": "bold white on red", "DRILL": "bold white on blue"}
+# Read-only is the default and says so quietly; WRITE is loud, like LIVE.
+ACCESS_STYLE = {False: "bold black on grey70", True: "bold white on dark_orange3"}
+
+
+def access_label(write: bool) -> str:
+    return "WRITE" if write else "READ-ONLY"
 
 
 def render_header(
@@ -32,11 +42,14 @@ def render_header(
     refreshing: bool,
     error: str | None,
     now: datetime,
+    write: bool = False,
 ) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(f" {site} ", style="bold")
     text.append(f" {mode} ", style=MODE_STYLE.get(mode, "bold reverse"))
-    text.append("  ")
+    text.append(" ")
+    text.append(f" {access_label(write)} ", style=ACCESS_STYLE[write])
+    text.append(" ")
     if snapshot is not None:
         counts = {status: 0 for status in Status}
         for cov in snapshot.coverages:
@@ -84,6 +97,7 @@ class SiteHeader(Static):
         refreshing: bool,
         error: str | None,
         now: datetime,
+        write: bool = False,
     ) -> None:
         self.update(
             render_header(
@@ -93,5 +107,11 @@ class SiteHeader(Static):
                 refreshing=refreshing,
                 error=error,
                 now=now,
+                write=write,
             )
         )
+
+    def show_app_state(self, app: DrConsoleApp) -> None:
+        """The header every screen shows, from the app's state."""
+        self.show(site=app.site_name, mode=app.mode, snapshot=app.snapshot, refreshing=app.refreshing,
+                  error=app.load_error, now=app.clock(), write=app.write)

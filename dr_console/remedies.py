@@ -1,0 +1,135 @@
+"""Which runbooks apply to an asset, and the command an operator would type
+to run each: the restore order of the seeds (boot infrastructure, then
+metadata databases, then payload volumes), by class.
+
+Pure data and functions (no Textual, no SDK): the TUI's asset screen and any
+CLI output can share it. The plan of a runbook comes from the engine's
+registry, imported lazily and tolerated absent, since listing what applies
+must never fail because a runbook module cannot load."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dr_console.model import AssetClass, Coverage
+
+if TYPE_CHECKING:
+    from dr_console.config import Site
+
+
+@dataclass(frozen=True)
+class Remedy:
+    title: str  # what an operator would call it: "restore metadata database"
+    command: str  # the equivalent command line; never a secret
+    runbook: str | None = None  # registry name when a runbook does it
+    params: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+    writes: bool = True  # running it changes the world (hidden in read-only mode)
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    title: str
+    command: str
+    destructive: bool = False
+    target: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A runbook's steps, or why they cannot be shown."""
+
+    steps: tuple[PlanStep, ...] = ()
+    unavailable: str = ""
+
+
+def _q(text: str) -> str:
+    return shlex.quote(text)
+
+
+def remedies(coverage: Coverage) -> list[Remedy]:
+    asset = coverage.asset
+    asset_class = coverage.classification.asset_class
+    name = asset.name
+    native = asset.id.rsplit(":", 1)[-1]
+    if asset_class is AssetClass.BOOT_INFRA:
+        return [Remedy(
+            "bootstrap boot infrastructure",
+            f"dr-console run boot-infra --host {_q(name)}",
+            runbook="boot-infra", params={"host": name},
+            note="first: the underlay every other restore stands on",
+        )]
+    if asset_class is AssetClass.METADATA:
+        if asset.kind == "database":
+            params: dict[str, Any] = {"db": name}
+            server = asset.source
+            return [Remedy(
+                "restore metadata database",
+                f"dr-console run metadata-db --db {_q(name)} --server {_q(server)}",
+                runbook="metadata-db", params={**params, "server": server},
+                note="into a staging schema, verified, then swapped in atomically",
+            )]
+        if asset.provider == "aws":
+            command = (f"aws rds restore-db-instance-from-db-snapshot --db-instance-identifier {_q(name)}"
+                       " --db-snapshot-identifier <snapshot>")
+        else:
+            command = f"openstack database instance create {_q(name)} <flavor> --backup <backup-id>"
+        return [Remedy("restore the database instance from its platform backup", command,
+                       note="DBaaS: the platform restores it; no dr-console runbook yet")]
+    if asset_class is AssetClass.PAYLOAD:
+        if asset.kind == "volume":
+            return [Remedy(
+                "reattach payload volume",
+                f"dr-console run payload-volume --volume {_q(native)}",
+                runbook="payload-volume", params={"volume": native},
+                note="after boot infrastructure and metadata are back",
+            )]
+        mirror = coverage.last_good.location if coverage.last_good else "<mirror>"
+        return [Remedy("restore the bucket from its mirror",
+                       f"aws s3 sync {_q(mirror)} s3://{_q(name)}/",
+                       note="no dr-console runbook yet")]
+    if asset_class is AssetClass.REPRODUCIBLE:
+        return [Remedy("redeploy from automation",
+                       "none: rebuild it with the pipeline that made it", writes=False,
+                       note="reproducible assets are redeployed, not restored")]
+    return [Remedy("classify it first",
+                   "dr-console inventory --class unclassified", writes=False,
+                   note="no rule matched: add one to the site file, then refresh")]
+
+
+def available_runbooks() -> frozenset[str]:
+    """Names the engine's registry knows; empty when there is no engine."""
+    try:
+        from dr_console.runbooks import registry
+    except ImportError:
+        return frozenset()
+    try:
+        return frozenset(registry.names())
+    except Exception:  # a half-installed engine must not break the asset screen
+        return frozenset()
+
+
+def load_plan(site: Site | None, remedy: Remedy) -> Plan:
+    """The steps of the remedy's runbook, with their equivalent commands.
+
+    Blocks (building a runbook may read the cache or the site file): call it
+    from a worker thread. Never raises: a plan that cannot be built says why."""
+    if remedy.runbook is None:
+        return Plan(unavailable="no runbook: do it by hand with the command above")
+    try:
+        from dr_console.runbooks import registry
+    except ImportError:
+        return Plan(unavailable="the runbook engine is not installed")
+    if remedy.runbook not in registry.names():
+        return Plan(unavailable=f"runbook {remedy.runbook!r} is not written yet")
+    try:
+        runbook = registry.build(remedy.runbook, site, dict(remedy.params))
+        infos = [step.info({}) for step in runbook.steps]
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return Plan(unavailable=f"plan unavailable: {first[:200]}")
+    return Plan(steps=tuple(
+        PlanStep(info.title, info.command, info.destructive, info.target) for info in infos
+    ))
