@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from dr_console.config import Site, load_site
+from dr_console.lab.procs import port_open
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,17 +23,9 @@ def lab_dir() -> Path:
     return Path(os.environ.get("DR_LAB_DIR", REPO / ".lab"))
 
 
-def listening(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 def _endpoints(site: Site) -> Iterator[tuple[str, int]]:
     # Hosts are left out: a lab may stop one on purpose (a host-down drill);
-    # tests that need a host check it themselves (`listening`).
+    # tests that need a host check it themselves (`port_open`).
     for server in site.mysql:
         yield server.host, server.port
     for entry in [*site.stores, *[c for c in site.clouds if c.type == "aws"]]:
@@ -58,7 +50,7 @@ def lab_site() -> Site:
         _lab_missing(f"no {path} (run `dr-console lab up`)")
     site = load_site(path)
     for host, port in _endpoints(site):
-        if not listening(host, port):
+        if not port_open(port, host):
             _lab_missing(f"{host}:{port} is closed")
     return site
 

@@ -25,6 +25,7 @@ from typing import Any
 import pymysql
 import pytest
 import yaml
+from labhelpers import wait_for_rows_in_staging
 
 from dr_console.config import Site, load_site
 from dr_console.runbooks.metadata_db import table_checksums
@@ -255,21 +256,6 @@ def scratch(site: Site) -> Iterator[dict[str, int | None]]:
         conn.close()
 
 
-def _wait_for_rows_in_staging(conn: Any, proc: subprocess.Popen[str], timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        with conn.cursor() as cur:
-            cur.execute("SELECT TABLE_SCHEMA, SUM(TABLE_ROWS) FROM information_schema.TABLES "
-                        "WHERE TABLE_SCHEMA LIKE %s GROUP BY TABLE_SCHEMA",
-                        (SCRATCH_LIKE + "\\_\\_staging\\_%",))
-            row = cur.fetchone()
-        if row and row[1]:
-            return str(row[0])
-        time.sleep(0.05)
-    raise AssertionError("the load never started")
-
-
 def test_kill_9_mid_load_then_resume_ends_with_the_source_checksums(
         site: Site, site_file: Path, xdg: dict[str, str], objects: list[str],
         scratch: dict[str, int | None]) -> None:
@@ -277,7 +263,7 @@ def test_kill_9_mid_load_then_resume_ends_with_the_source_checksums(
     conn = admin(site)
     proc = spawn(site_file, xdg, "run", "metadata-db", "--db", SCRATCH, "--yes")
     try:
-        staging = _wait_for_rows_in_staging(conn, proc)
+        staging = wait_for_rows_in_staging(conn, proc, SCRATCH_LIKE + "\\_\\_staging\\_%")
         # Lock contention: a second process on the same target fails at once, naming the holder.
         second = cli(site_file, xdg, "run", "metadata-db", "--db", SCRATCH, "--yes", timeout=60)
         assert second.returncode == 2

@@ -25,6 +25,7 @@ from dr_console.backup.s3 import store_client
 from dr_console.config import AwsCloud, Host, MySQLServer, OpenStackCloud, Site
 from dr_console.errors import ProviderError
 from dr_console.inventory import collect, gather, providers_for, run
+from dr_console.lab.procs import port_open
 from dr_console.manifest import Manifest, manifest_key
 from dr_console.model import Strategy
 from dr_console.providers.aws import AwsProvider
@@ -38,14 +39,6 @@ from dr_console.verifycache import VerifyCache
 pytestmark = pytest.mark.lab
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-def listening(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def free_port() -> int:
@@ -152,14 +145,14 @@ def test_aws_respects_services(lab_site: Site) -> None:
 
 
 def up_host(site: Site, index: int = 0) -> Host:
-    hosts = [h for h in site.hosts if listening(h.address, h.port)]
+    hosts = [h for h in site.hosts if port_open(h.port, h.address)]
     if len(hosts) <= index:
         pytest.skip("not enough lab hosts listening")
     return hosts[index]
 
 
 def test_hosts_are_read_over_pinned_ssh(lab_site: Site) -> None:
-    hosts = [h for h in lab_site.hosts if listening(h.address, h.port)]
+    hosts = [h for h in lab_site.hosts if port_open(h.port, h.address)]
     if not hosts:
         pytest.skip("no lab host is listening")
     for host in hosts:

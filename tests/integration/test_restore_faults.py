@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 import yaml
+from labhelpers import wait_for_rows_in_staging
 
 from dr_console.backup.dump import ConnectionParams, backup_database
 from dr_console.backup.s3 import store_client
@@ -222,21 +223,6 @@ def journal_text(xdg: dict[str, str], run_id: str) -> str:
     return (Path(xdg["XDG_STATE_HOME"]) / "dr-console" / "runs" / f"{run_id}.jsonl").read_text()
 
 
-def wait_for_rows_in_staging(conn: Any, proc: subprocess.Popen[str], timeout: float = 120) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        with conn.cursor() as cur:
-            cur.execute("SELECT TABLE_SCHEMA, SUM(TABLE_ROWS) FROM information_schema.TABLES "
-                        "WHERE TABLE_SCHEMA LIKE %s GROUP BY TABLE_SCHEMA",
-                        (LIKE + "\\_\\_staging\\_%",))
-            row = cur.fetchone()
-        if row and row[1]:
-            return str(row[0])
-        time.sleep(0.05)
-    raise AssertionError("the load never started")
-
-
 def drop_kept(private: Private) -> None:
     with private.connect() as conn, conn.cursor() as cur:
         for name in schemas(conn, LIKE + "\\_\\_pre\\_restore\\_%"):
@@ -271,7 +257,7 @@ def test_server_restart_mid_load_fails_clearly_then_resume_restores(
         proc = spawn(site_file, xdg, "run", "metadata-db", "--db", DB, "--copy", source["location"],
                      "--yes")
         try:
-            wait_for_rows_in_staging(conn, proc)
+            wait_for_rows_in_staging(conn, proc, LIKE + "\\_\\_staging\\_%", timeout=120)
         except BaseException:
             proc.kill()
             proc.communicate()
