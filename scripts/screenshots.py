@@ -1,6 +1,8 @@
 """Write the README screenshots at 120x36: screenshots/inventory.svg (the
 split view), detail.svg (the asset screen), runbooks.svg (its runbooks and
-plan, in WRITE mode), sorted-by-class.svg, help.svg and command-log.svg.
+plan, in WRITE mode), runbook.svg (the runbook screen with that plan, shown
+and never run), history.svg (the journal's runs, maybe none),
+sorted-by-class.svg, help.svg and command-log.svg.
 
     python scripts/screenshots.py                 # the sample data the tests use
     python scripts/screenshots.py --site site.yaml  # a real site (cache, then a gather)
@@ -15,6 +17,8 @@ import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+from textual.pilot import Pilot
 
 from dr_console.tui.app import DrConsoleApp, build_for_site
 from dr_console.tui.screens.inventory import InventoryScreen
@@ -75,11 +79,61 @@ async def capture(
             shot("runbooks")
             await pilot.press("escape")
             await pilot.pause()
+            await _runbook_shot(app, pilot, _runbook_asset(app) or detail_asset, shot, timeout)
+
+        app.action_history()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        shot("history")
+        await pilot.press("escape")
+        await pilot.pause()
 
         await pilot.press("L")
         await pilot.pause()
         shot("command-log")
     return written
+
+
+async def _runbook_shot(
+    app: DrConsoleApp, pilot: Pilot[None], asset_id: str, shot: Callable[[str], None], timeout: float
+) -> None:
+    """The runbook screen with its plan built. Only keys that cannot start a
+    run are pressed here (n, escape): never enter or g."""
+    from dr_console.remedies import remedies
+    from dr_console.tui.screens.resume import ResumeScreen
+    from dr_console.tui.screens.runbook import RunbookScreen
+
+    snapshot = app.snapshot
+    coverage = next((c for c in snapshot.coverages if c.asset.id == asset_id), None) if snapshot else None
+    remedy = next((r for r in remedies(coverage) if r.runbook), None) if coverage else None
+    if remedy is None:
+        print(f"no runbook for {asset_id}: no runbook.svg", file=sys.stderr)
+        return
+    app.start_runbook(remedy)
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, RunbookScreen)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while screen.phase == "loading" and loop.time() < deadline:
+        await pilot.pause(0.05)
+    if isinstance(app.screen, ResumeScreen):
+        await pilot.press("n")  # "start new": it only chooses; nothing runs
+        await pilot.pause()
+    assert screen.phase in ("ready", "broken"), screen.phase  # never running
+    shot("runbook")
+    await pilot.press("escape")
+    await pilot.pause()
+
+
+def _runbook_asset(app: DrConsoleApp) -> str | None:
+    """The lab's `nova` database when there is one: the README's example."""
+    snapshot = app.snapshot
+    if snapshot is None:
+        return None
+    return next((c.asset.id for c in snapshot.coverages
+                 if c.asset.name == "nova" and c.asset.kind == "database"), None)
 
 
 def _telling_asset(app: DrConsoleApp) -> str | None:
@@ -111,9 +165,10 @@ def sample_app() -> DrConsoleApp:
 
 
 def site_app(site_path: Path, mode: str) -> DrConsoleApp:
-    site_name, load_cached, refresh, load_plan = build_for_site(site_path)
+    backend = build_for_site(site_path)
     # WRITE so the pictures show every key; nothing is run by taking them.
-    return DrConsoleApp(site_name, load_cached, refresh, mode=mode, write=True, load_plan=load_plan)
+    return DrConsoleApp(backend.site_name, backend.load_cached, backend.refresh, mode=mode,
+                        write=True, load_plan=backend.load_plan, build_runbook=backend.build_runbook)
 
 
 def main(argv: list[str] | None = None) -> int:

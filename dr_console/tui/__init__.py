@@ -15,9 +15,10 @@ def run_tui(site_path: Path | None, *, mode: str = "LIVE", write: bool = False) 
     process exit code. Read-only unless `write`: then runbooks can be run."""
     from dr_console.tui.app import DrConsoleApp, build_for_site
 
-    site_name, load_cached, refresh, load_plan = build_for_site(site_path)
-    app = DrConsoleApp(site_name, load_cached, refresh, mode=mode, write=write, load_plan=load_plan,
-                       exit_on_hangup=True)
+    backend = build_for_site(site_path)
+    app = DrConsoleApp(backend.site_name, backend.load_cached, backend.refresh, mode=mode,
+                       write=write, load_plan=backend.load_plan,
+                       build_runbook=backend.build_runbook, exit_on_hangup=True)
     app.run()
     if app.hung_up:
         # The terminal is gone: interpreter shutdown could only block (or

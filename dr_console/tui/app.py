@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -34,6 +34,10 @@ from dr_console.tui.keys import iter_actions, screen_keys
 from dr_console.tui.messages import LoadFailed, Origin, SnapshotLoaded
 from dr_console.tui.screens.inventory import InventoryScreen
 
+if TYPE_CHECKING:
+    from dr_console.config import Site
+    from dr_console.runbooks.engine import Runbook
+
 MODES = ("LIVE", "DRILL")
 
 # How long an error text may be in the header; the notification and the log
@@ -45,10 +49,19 @@ _HEADER_ERROR_CHARS = 160
 HANGUP_GRACE_SECONDS = 2.0
 
 PlanLoader = Callable[[Remedy], Plan]
+# Builds a runbook from its registry name and parameters; blocks (thread worker).
+RunbookBuilder = Callable[[str, dict[str, Any]], "Runbook"]
 
 
 def _no_site_plan(remedy: Remedy) -> Plan:
     return Plan(unavailable="no site file loaded: plans need one")
+
+
+def _build_without_site(name: str, params: dict[str, Any]) -> Runbook:
+    # A runbook's own parameters may name its site file (a resumed run's do).
+    from dr_console.runbooks import registry
+
+    return registry.build(name, None, params)
 
 T = TypeVar("T")
 
@@ -110,6 +123,8 @@ class DrConsoleApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "refresh_data", "Refresh"),
         Binding("L", "command_log", "Command log"),
+        # Not in the footer (no room at 80x24); `?` and the palette list it.
+        Binding("H", "history", "History", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
@@ -131,6 +146,7 @@ class DrConsoleApp(App[None]):
         clock: Callable[[], datetime] | None = None,
         write: bool = False,
         load_plan: PlanLoader | None = None,
+        build_runbook: RunbookBuilder | None = None,
         exit_on_hangup: bool = False,
     ) -> None:
         super().__init__()
@@ -149,6 +165,7 @@ class DrConsoleApp(App[None]):
         self.write = write
         # Builds a runbook's plan for the asset screen; blocks (thread worker).
         self.load_plan: PlanLoader = load_plan or _no_site_plan
+        self.build_runbook: RunbookBuilder = build_runbook or _build_without_site
         self._exit_on_hangup = exit_on_hangup
         self.hung_up = False
         self._refresh_asked = False
@@ -257,13 +274,23 @@ class DrConsoleApp(App[None]):
         self.push_screen(AssetScreen(asset_id))
 
     def start_runbook(self, remedy: Remedy) -> None:
-        """Run a runbook (WRITE mode only). The runbook screen comes with the
-        engine; until then this says how to run it from a shell."""
+        """Open the runbook screen (WRITE mode only: in read-only mode this is
+        the one way in, and it stops here)."""
         if not self.write:
             self.notify("read-only: start dr-console with --write to run runbooks", severity="warning")
             return
-        self.notify(f"the runbook screen is not built yet; from a shell: {remedy.command}",
-                    title=remedy.title, timeout=10)
+        if remedy.runbook is None:
+            self.notify(f"no runbook: from a shell, {remedy.command}", title=remedy.title, timeout=10)
+            return
+        from dr_console.tui.screens.runbook import RunbookScreen
+
+        self.push_screen(RunbookScreen(remedy))
+
+    def action_history(self) -> None:
+        from dr_console.tui.screens.history import HistoryScreen
+
+        if not isinstance(self.screen, HistoryScreen):
+            self.push_screen(HistoryScreen())
 
     def action_command_log(self) -> None:
         from dr_console.tui.screens.commandlog import CommandLogScreen
@@ -313,10 +340,17 @@ class DrConsoleApp(App[None]):
         self.exit(return_code=0)
 
 
-def build_for_site(
-    site_path: Path | None,
-) -> tuple[str, Callable[[], Snapshot | None], Callable[[], Snapshot], PlanLoader]:
-    """(site name, load_cached, refresh, load_plan) for a site file.
+class SiteBackend(NamedTuple):
+    site_name: str
+    load_cached: Callable[[], Snapshot | None]
+    refresh: Callable[[], Snapshot]
+    load_plan: PlanLoader
+    build_runbook: RunbookBuilder
+
+
+def build_for_site(site_path: Path | None) -> SiteBackend:
+    """What the app needs from a site file: its name, the cache and refresh
+    calls, and the plan and runbook builders.
 
     Loading the site file is quick and its errors should stop the program
     before the screen opens, so it happens here; the inventory is imported
@@ -349,4 +383,13 @@ def build_for_site(
 
         return load_plan(site, remedy)
 
-    return site.site, load_cached, refresh, plan
+    def build_runbook(name: str, params: dict[str, Any]) -> Runbook:
+        return _build_for(site, name, params)
+
+    return SiteBackend(site.site, load_cached, refresh, plan, build_runbook)
+
+
+def _build_for(site: Site, name: str, params: dict[str, Any]) -> Runbook:
+    from dr_console.runbooks import registry
+
+    return registry.build(name, site, params)

@@ -3,13 +3,18 @@ one of these, and an `@on` handler on the app owns the state change."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from textual.message import Message
 
 from dr_console.commandlog import Entry
 from dr_console.model import Snapshot
 from dr_console.remedies import Plan
+
+if TYPE_CHECKING:
+    from dr_console.runbooks.engine import Runbook
+    from dr_console.runbooks.events import Event
+    from dr_console.runbooks.journal import RunRecord
 
 # Where a snapshot came from: the on-disk cache (shown first, instantly) or a
 # fresh gather from the providers.
@@ -51,3 +56,36 @@ class PlanLoaded(Message):
         self.asset_id = asset_id
         self.runbook = runbook
         self.plan = plan
+
+
+class RunbookEvent(Message):
+    """An engine event, posted from the engine's thread by the TUI sink."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__()
+        self.event = event
+
+
+class RunbookReady(Message):
+    """The runbook is built (in a worker), with the run it could resume."""
+
+    def __init__(self, runbook: Runbook, unfinished: RunRecord | None) -> None:
+        super().__init__()
+        self.runbook = runbook
+        self.unfinished = unfinished
+
+
+class RunbookBroken(Message):
+    """Building or running the runbook raised before the engine could say
+    why (no site, a held lock, an unreadable journal)."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+class HistoryLoaded(Message):
+    def __init__(self, runs: list[RunRecord], error: str = "") -> None:
+        super().__init__()
+        self.runs = runs
+        self.error = error
