@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     resume = sub.add_parser("resume", help="resume a run: every step re-checks the world first")
     resume.add_argument("run_id", metavar="RUN_ID")
+    _add_skip_option(resume)
     resume.add_argument("--yes", action="store_true",
                         help="confirm destructive steps in advance (no typed confirmation)")
 
@@ -112,7 +113,14 @@ def _add_snapshot_options(parser: argparse.ArgumentParser) -> None:
                         help=f"refresh when the cache is older than this (default {DEFAULT_MAX_AGE})")
 
 
+def _add_skip_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--skip", action="append", default=[], metavar="STEP",
+                        help="skip this step (only steps marked skippable, e.g. smoke-check "
+                        "while the service is not up yet); repeatable")
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    _add_skip_option(parser)
     parser.add_argument("--dry-run", action="store_true",
                         help="show the plan and every equivalent command; touch nothing")
     parser.add_argument("--yes", action="store_true",
@@ -159,7 +167,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "runs":
         return _list_runs(args.json)
     if command == "resume":
-        return _resume(args.site, args.run_id, args.yes)
+        return _resume(args.site, args.run_id, args.yes, args.skip)
     site = _load_site(args.site)
     if command == "backup":
         return _backup_db(site, args.name, args.server, args.store)
@@ -334,16 +342,17 @@ def _run_runbook(site: Site, args: argparse.Namespace) -> int:
     params = {"db": args.db, "copy": args.copy, "server": args.server}
     runbook = registry.build(args.runbook, site, params)
     engine = Engine(runbook, RichSink(), assume_yes=args.yes, dry_run=args.dry_run,
-                    cancel=_install_cancel())
+                    cancel=_install_cancel(), skip=args.skip)
     return engine.run().exit_code
 
 
-def _resume(site_path: Path | None, run_id: str, yes: bool) -> int:
+def _resume(site_path: Path | None, run_id: str, yes: bool, skip: list[str]) -> int:
     from dr_console.runbooks import resume
     from dr_console.runbooks.sinks import RichSink
 
     site = _load_site(site_path) if site_path is not None else None
-    return resume(run_id, RichSink(), assume_yes=yes, site=site, cancel=_install_cancel()).exit_code
+    return resume(run_id, RichSink(), assume_yes=yes, site=site, cancel=_install_cancel(),
+                  skip=skip).exit_code
 
 
 def _list_runs(as_json: bool) -> int:

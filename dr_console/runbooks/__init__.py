@@ -4,6 +4,7 @@ faces (CLI and TUI), journaled and resumable. Imports nothing from `tui/`."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from dr_console.runbooks.engine import (
@@ -28,7 +29,7 @@ __all__ = ["Cancelled", "Context", "Engine", "Outcome", "Refused", "Result", "Ru
 
 
 def resume(run_id: str, sink: Sink, *, assume_yes: bool = False, site: Site | None = None,
-           cancel: threading.Event | None = None) -> Result:
+           cancel: threading.Event | None = None, skip: Collection[str] = ()) -> Result:
     """Rebuild a journaled run from its runbook name and parameters and run
     it again under the same run id; every step re-checks the world."""
     from dr_console.runbooks import registry
@@ -37,5 +38,5 @@ def resume(run_id: str, sink: Sink, *, assume_yes: bool = False, site: Site | No
     record = find_run(run_id)
     runbook = registry.build(record.runbook, site, record.params)
     engine = Engine(runbook, sink, assume_yes=assume_yes, run_id=record.run_id,
-                    state=record.state, resuming=True, cancel=cancel)
+                    state=record.state, resuming=True, cancel=cancel, skip=skip)
     return engine.run()

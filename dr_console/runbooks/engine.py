@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -84,11 +84,14 @@ class Step:
     target: str = ""
     # Undoes a half-done action when it is cancelled or fails midway.
     cleanup: Action | None = None
+    # Only steps nothing later relies on (a smoke check of a service that is
+    # not up yet) may be skipped by the operator.
+    skippable: bool = False
 
     def info(self, state: dict[str, Any]) -> events.StepInfo:
         command = self.command(state) if callable(self.command) else self.command
         return events.StepInfo(self.id, self.title, self.guidance, command, self.destructive,
-                               self.target)
+                               self.target, self.skippable)
 
 
 @dataclass
@@ -210,7 +213,15 @@ class Engine:
     def __init__(self, runbook: Runbook, sink: events.Sink, *, assume_yes: bool = False,
                  dry_run: bool = False, cancel: threading.Event | None = None,
                  run_id: str | None = None, state: dict[str, Any] | None = None,
-                 resuming: bool = False) -> None:
+                 resuming: bool = False, skip: Collection[str] = ()) -> None:
+        unknown = set(skip) - {s.id for s in runbook.steps}
+        if unknown:
+            raise DrConsoleError(f"no step {', '.join(sorted(unknown))} in {runbook.name} "
+                                 f"(steps: {', '.join(s.id for s in runbook.steps)})")
+        fixed = [s.id for s in runbook.steps if s.id in skip and not s.skippable]
+        if fixed:
+            raise DrConsoleError(f"step {', '.join(fixed)} cannot be skipped: later steps rely on it")
+        self.skip = frozenset(skip)
         self.runbook = runbook
         self.sink = sink
         self.assume_yes = assume_yes
@@ -300,6 +311,9 @@ class Engine:
         started = time.monotonic()
         acting = False
         try:
+            if step.id in self.skip:
+                self._emit(events.StepSkipped(step.id, "skipped by the operator"))
+                return Outcome.SUCCEEDED, ""
             if step.check(ctx):
                 self._emit(events.StepSkipped(step.id, "already done (checked just now)"))
                 return Outcome.SUCCEEDED, ""

@@ -18,6 +18,7 @@ class StepInfo:
     command: str  # the equivalent an operator could type by hand; never a secret
     destructive: bool
     target: str  # the name to type to confirm a destructive step
+    skippable: bool = False  # the operator may skip it (nothing later relies on it)
 
 
 @dataclass(frozen=True)

@@ -331,8 +331,9 @@ class _MetadataRestore:
                  command=self._cmd_swap, destructive=True, target=db),
             Step("smoke-check", "Smoke check the service", lambda ctx: False, self.smoke,
                  guidance="Proves the service works on the restored data: Keystone issues a "
-                          "token, Nova lists servers, other databases answer a query.",
-                 command=self._cmd_smoke),
+                          "token, Nova lists servers, other databases answer a query. "
+                          "Skippable: in a full recovery the service may not be running yet.",
+                 command=self._cmd_smoke, skippable=True),
             Step("report", "Report what was kept", lambda ctx: False, self.report,
                  guidance=f"What the swap replaced stays on {server.name} until you drop it.",
                  command=self._cmd_report),

@@ -17,7 +17,7 @@ from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, RichLog, Static
 
 from dr_console.remedies import Remedy
-from dr_console.runbooks import Context, Engine, Runbook, Step, events, registry
+from dr_console.runbooks import Context, Engine, Runbook, Step, StepFailed, events, registry
 from dr_console.runbooks.journal import find_run, iter_runs
 from dr_console.tui.app import DrConsoleApp
 from dr_console.tui.screens.confirm import ConfirmScreen
@@ -75,6 +75,12 @@ def files_runbook(site: object, params: dict[str, Any], hold: threading.Event | 
     steps.append(Step("swap", "Swap it in", exists("b.txt"), write("b.txt"),
                       guidance="Writes b.txt.", command="touch b.txt",
                       destructive=bool(params.get("destructive", True)), target=TARGET))
+    if params.get("smoke"):
+        def smoke(ctx: Context) -> None:
+            if not (folder / "service-up").exists():
+                raise StepFailed("the service does not answer yet")
+
+        steps.append(Step("smoke", "Smoke check", lambda ctx: False, smoke, skippable=True))
     return Runbook(NAME, "Demo restore", f"files:{TARGET}", dict(params), steps)
 
 
@@ -421,3 +427,24 @@ def test_history_run_opened(
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+async def test_a_failed_skippable_step_can_be_skipped(
+    make_app: AppFactory, registered: None, tmp_path: Path
+) -> None:
+    app = make_app(write=True)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_runbook(pilot, remedy(tmp_path, destructive=False, smoke=True))
+        # Before the run, the first step is not skippable: no skip on offer.
+        assert "skip" not in {a.binding.action for a in screen.active_bindings.values()}
+        await pilot.press("g")
+        await finished(pilot, screen)
+        assert screen.outcome == "failed" and screen.states["smoke"] == "failed"
+        assert "skip" in {a.binding.action for a in screen.active_bindings.values()}
+        first = screen.run_id
+        await pilot.press("s")
+        await wait_for(pilot, lambda: screen.outcome == "succeeded", timeout=10)
+        assert screen.states["smoke"] == "skipped"
+        assert screen.run_id == first
+        assert "skipped by the operator" in log_text(screen)
+    assert find_run(first or "").outcome == "succeeded"

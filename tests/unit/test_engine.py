@@ -374,3 +374,59 @@ def test_the_engine_imports_no_screen_and_no_cloud_sdk() -> None:
             "print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+# --------------------------------------------------------------------------
+# Skipping a step by the operator's choice
+
+
+def _skip_runbook(tmp_path: Path) -> Runbook:
+    def write(name: str) -> Any:
+        return lambda ctx: (tmp_path / name).write_text(name)
+
+    def fails(ctx: Context) -> None:
+        raise StepFailed("the service does not answer yet")
+
+    return Runbook("skip-test", "Skip test", "world:test/skip", {}, [
+        Step("load", "Load", lambda ctx: (tmp_path / "loaded").exists(), write("loaded")),
+        Step("smoke", "Smoke check", lambda ctx: False, fails, skippable=True),
+        Step("report", "Report", lambda ctx: False, write("reported")),
+    ])
+
+
+class _Collect:
+    def __init__(self) -> None:
+        self.events: list[ev.Event] = []
+
+    def emit(self, event: ev.Event) -> None:
+        self.events.append(event)
+
+    def confirm(self, step: ev.StepInfo, expected_text: str) -> bool:
+        return False
+
+
+def test_a_skippable_step_can_be_skipped_and_the_journal_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    failed = Engine(_skip_runbook(tmp_path), _Collect()).run()
+    assert failed.outcome is Outcome.FAILED
+    assert not (tmp_path / "reported").exists()
+
+    sink = _Collect()
+    result = Engine(_skip_runbook(tmp_path), sink, skip={"smoke"}).run()
+    assert result.outcome is Outcome.SUCCEEDED
+    assert (tmp_path / "reported").exists()
+    skipped = [e for e in sink.events if isinstance(e, ev.StepSkipped)]
+    assert [(e.step, e.reason) for e in skipped] == [
+        ("load", "already done (checked just now)"), ("smoke", "skipped by the operator")]
+    journal = "\n".join(json.dumps(r) for r in read_records(runs_dir() / f"{result.run_id}.jsonl"))
+    assert "skipped by the operator" in journal
+
+
+def test_only_skippable_steps_can_be_skipped(tmp_path: Path) -> None:
+    from dr_console.errors import DrConsoleError
+
+    with pytest.raises(DrConsoleError, match="load cannot be skipped"):
+        Engine(_skip_runbook(tmp_path), _Collect(), skip={"load"})
+    with pytest.raises(DrConsoleError, match="no step nope in skip-test"):
+        Engine(_skip_runbook(tmp_path), _Collect(), skip={"nope"})

@@ -80,6 +80,7 @@ class RunbookScreen(Screen[None]):
         Binding("enter,g", "run", "Run"),
         Binding("a", "abort", "Abort"),
         Binding("r", "retry", "Retry"),
+        Binding("s", "skip", "Skip step"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -97,6 +98,8 @@ class RunbookScreen(Screen[None]):
         self.resume_id: str | None = None  # set when the operator chose to resume
         self.cancel = threading.Event()
         self._message = ""
+        # Steps the operator chose to skip; passed to every (re)start.
+        self.skipped: set[str] = set()
 
     @property
     def dr_app(self) -> DrConsoleApp:
@@ -193,13 +196,13 @@ class RunbookScreen(Screen[None]):
         try:
             if resume_id is None:
                 assert self.runbook is not None
-                engine = Engine(self.runbook, sink, cancel=cancel)
+                engine = Engine(self.runbook, sink, cancel=cancel, skip=self.skipped)
             else:
                 # As `runbooks.resume`, with the app's builder (it knows the site).
                 record = find_run(resume_id)
                 runbook = self.dr_app.build_runbook(record.runbook, record.params)
                 engine = Engine(runbook, sink, run_id=record.run_id, state=record.state,
-                                resuming=True, cancel=cancel)
+                                resuming=True, cancel=cancel, skip=self.skipped)
             engine.run()
         except Exception as exc:  # a held lock, an unreadable journal: said, not raised
             self.post_message(RunbookBroken(_describe(exc)))
@@ -335,9 +338,22 @@ class RunbookScreen(Screen[None]):
             return self.phase == "running"
         if action == "retry":
             return self.phase == "finished" and self.outcome in RETRYABLE and self.dr_app.write
+        if action == "skip":
+            return self.dr_app.write and self._skippable_step() is not None
         if action == "back":
             return self.phase != "running"
         return True
+
+    def _skippable_step(self) -> events.StepInfo | None:
+        """The step a skip would apply to: the one that stopped the run (or,
+        before a run, the first step), if it allows skipping."""
+        if self.phase not in ("ready", "finished") or self.outcome == "succeeded":
+            return None
+        step_id = self.current or (self.steps[0].id if self.steps else None)
+        step = next((s for s in self.steps if s.id == step_id), None)
+        if step is None or not step.skippable or step.id in self.skipped:
+            return None
+        return step
 
     def action_run(self) -> None:
         if not self.dr_app.write or self.phase != "ready":  # a second lock behind check_action
@@ -352,6 +368,17 @@ class RunbookScreen(Screen[None]):
         self.resume_id = self.run_id
         self.states = {step.id: "pending" for step in self.steps}
         self._start(self.run_id)
+
+    def action_skip(self) -> None:
+        """Skip the stopped step and go on: the run resumes, and the journal
+        records that the operator skipped it."""
+        step = self._skippable_step()
+        if step is None or not self.dr_app.write:
+            return
+        self.skipped.add(step.id)
+        self._log("warning", f"skipping {step.title} (operator's choice)")
+        if self.phase == "finished":
+            self.action_retry()
 
     def action_abort(self) -> None:
         if self.phase != "running":
