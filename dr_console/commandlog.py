@@ -175,6 +175,24 @@ def sql(target: str, statement: str) -> Entry:
     return record("sql", target, sql_class(statement))
 
 
+def logged_cursor_class(target: str) -> type:
+    """A pymysql cursor class that records each statement's class, for the
+    restore's connections (`pymysql.connect(cursorclass=...)`). Data rows
+    (INSERT, the bulk of a load) are left out: they would flush everything
+    else out of the log; the load reports them as progress instead."""
+    import pymysql.cursors
+
+    class LoggedCursor(pymysql.cursors.Cursor):
+        def execute(self, query: Any, args: Any = None) -> int:
+            head = query[:200]
+            kind = sql_class(head.decode("latin-1") if isinstance(head, bytes) else str(head))
+            if kind not in ("INSERT", "SET", "SQL"):
+                record("sql", target, kind)
+            return super().execute(query, args)
+
+    return LoggedCursor
+
+
 def ssh(target: str, command: str) -> Entry:
     return record("ssh", target, command)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pymysql
 
+from dr_console import commandlog
 from dr_console.backup.dump import ConnectionParams
 from dr_console.backup.s3 import S3Client, store_client
 from dr_console.config import MySQLServer, Store
@@ -65,7 +66,8 @@ def connector(server: MySQLServer | ConnectionParams | Connect, *,
                 password=params.password.reveal() if params.password else "",
                 autocommit=True, charset="utf8mb4", connect_timeout=timeout,
                 read_timeout=read_timeout, write_timeout=read_timeout,
-                max_allowed_packet=MAX_PACKET, local_infile=False)
+                max_allowed_packet=MAX_PACKET, local_infile=False,
+                cursorclass=commandlog.logged_cursor_class(f"{params.host}:{params.port}"))
         except pymysql.err.MySQLError as exc:
             # The server's message names user and host, never the password.
             text = f"cannot connect to MySQL server {params.label}: {exc.args[-1] if exc.args else exc}"

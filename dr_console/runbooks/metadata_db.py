@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dr_console import commandlog
 from dr_console.errors import DrConsoleError
 from dr_console.runbooks.engine import Context, Refused, Runbook, Step, StepFailed
 
@@ -88,6 +89,7 @@ def connect(server: MySQLServer, database: str | None = None) -> Any:
             host=server.host, port=server.port, user=user,
             password=secret.reveal() if secret else "", database=database,
             connect_timeout=server.timeout, autocommit=True, charset="utf8mb4",
+            cursorclass=commandlog.logged_cursor_class(f"{server.host}:{server.port}"),
         )
     except pymysql.MySQLError as exc:
         code = exc.args[0] if exc.args else "?"

@@ -15,6 +15,7 @@ import yaml
 from pilot_helpers import plain, settle, wait_for
 from textual.widgets import Input, Static
 
+from dr_console import commandlog
 from dr_console.config import Site, load_site
 from dr_console.runbooks.journal import iter_runs
 from dr_console.runbooks.metadata_db import table_checksums
@@ -132,6 +133,10 @@ async def test_operator_restores_nova_from_the_keyboard_at_80x24(site_file: Path
             await pilot.press("H")
             await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
             await settle(pilot)
+        # The command log shows what the restore ran, by statement class.
+        logged = {(e.kind, e.summary) for e in commandlog.entries()}
+        assert {("sql", "CREATE DATABASE"), ("sql", "RENAME TABLE"), ("sql", "CHECKSUM TABLE")} <= logged
+        assert not any(e.summary.startswith("INSERT") for e in commandlog.entries())
         [run] = [r for r in iter_runs() if r.runbook == "metadata-db"]
         assert run.outcome == "succeeded"
         after = {t: c for t, c in table_checksums(conn, "nova").items() if t not in VOLATILE}
