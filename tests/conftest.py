@@ -71,3 +71,33 @@ def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "xdg-cache"
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
     return cache / "dr-console"
+
+
+@pytest.fixture(scope="session")
+def restore_site_file(lab_site: Site, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The lab's site file with absolute paths (so it works from anywhere)
+    and the restore account, which a lab made before restore_user existed
+    does not name yet."""
+    import yaml
+
+    lab = Path(lab_site.path).parent
+    data = yaml.safe_load(Path(lab_site.path).read_text())
+
+    def absolute(entry: dict[str, Any], *keys: str) -> None:
+        for key in keys:
+            if key in entry and not os.path.isabs(entry[key]):
+                entry[key] = str(lab / entry[key])
+
+    for cloud in data.get("clouds", []):
+        absolute(cloud, "clouds_yaml", "credentials_file")
+    for store in data.get("stores", []):
+        absolute(store, "credentials_file")
+    for host in data.get("hosts", []):
+        absolute(host, "key_file", "known_hosts")
+    for server in data.get("mysql", []):
+        server.setdefault("restore_user", "labadmin")
+        server.setdefault("restore_password_file", "secrets/mariadb-admin")
+        absolute(server, "password_file", "restore_password_file")
+    path = tmp_path_factory.mktemp("restore-site") / "site.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path

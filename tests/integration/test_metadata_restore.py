@@ -24,7 +24,6 @@ from typing import Any
 
 import pymysql
 import pytest
-import yaml
 from labhelpers import wait_for_rows_in_staging
 
 from dr_console.config import Site, load_site
@@ -44,30 +43,8 @@ KEY_LINE = re.compile(r"s3://(\S+?)/(mysql/\S+\.sql\.gz)")
 
 
 @pytest.fixture(scope="module")
-def site_file(lab_site: Site, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The lab's site file with absolute paths, and the restore account a
-    lab made before restore_user existed does not name yet."""
-    lab = Path(lab_site.path).parent
-    data = yaml.safe_load(Path(lab_site.path).read_text())
-
-    def absolute(entry: dict[str, Any], *keys: str) -> None:
-        for key in keys:
-            if key in entry and not os.path.isabs(entry[key]):
-                entry[key] = str(lab / entry[key])
-
-    for cloud in data.get("clouds", []):
-        absolute(cloud, "clouds_yaml", "credentials_file")
-    for store in data.get("stores", []):
-        absolute(store, "credentials_file")
-    for host in data.get("hosts", []):
-        absolute(host, "key_file", "known_hosts")
-    for server in data.get("mysql", []):
-        server.setdefault("restore_user", "labadmin")
-        server.setdefault("restore_password_file", "secrets/mariadb-admin")
-        absolute(server, "password_file", "restore_password_file")
-    path = tmp_path_factory.mktemp("site") / "site.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+def site_file(restore_site_file: Path) -> Path:
+    return restore_site_file
 
 
 @pytest.fixture(scope="module")

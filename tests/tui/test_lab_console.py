@@ -5,13 +5,11 @@ watch it finish, and find the run in history."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pymysql
 import pytest
-import yaml
 from pilot_helpers import plain, settle, wait_for
 from textual.widgets import Input, Static
 
@@ -33,33 +31,11 @@ VOLATILE = {"services"}
 
 
 @pytest.fixture
-def site_file(lab_site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The lab's site file with absolute paths and the restore account (a
-    lab made before restore_user existed does not name it), and a private
-    journal and cache."""
+def site_file(restore_site_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The lab's site file with the restore account; a private journal and cache."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    lab = Path(lab_site.path).parent
-    data = yaml.safe_load(Path(lab_site.path).read_text())
-
-    def absolute(entry: dict[str, Any], *keys: str) -> None:
-        for key in keys:
-            if key in entry and not os.path.isabs(entry[key]):
-                entry[key] = str(lab / entry[key])
-
-    for cloud in data.get("clouds", []):
-        absolute(cloud, "clouds_yaml", "credentials_file")
-    for store in data.get("stores", []):
-        absolute(store, "credentials_file")
-    for host in data.get("hosts", []):
-        absolute(host, "key_file", "known_hosts")
-    for server in data.get("mysql", []):
-        server.setdefault("restore_user", "labadmin")
-        server.setdefault("restore_password_file", "secrets/mariadb-admin")
-        absolute(server, "password_file", "restore_password_file")
-    path = tmp_path / "site.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    return restore_site_file
 
 
 def admin(site: Site) -> Any:
