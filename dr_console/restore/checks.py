@@ -9,7 +9,8 @@ from typing import Any
 from dr_console.manifest import Manifest
 
 
-def _q(name: str) -> str:
+def quote_ident(name: str) -> str:
+    """A schema or table name as a MariaDB identifier (backquotes doubled)."""
     return "`" + name.replace("`", "``") + "`"
 
 
@@ -31,7 +32,7 @@ def row_counts(conn: Any, db: str, tables: list[str] | None = None) -> dict[str,
     out: dict[str, int] = {}
     with conn.cursor() as cur:
         for table in tables if tables is not None else base_tables(conn, db):
-            cur.execute(f"SELECT COUNT(*) FROM {_q(db)}.{_q(table)}")
+            cur.execute(f"SELECT COUNT(*) FROM {quote_ident(db)}.{quote_ident(table)}")
             row = cur.fetchone()
             out[table] = int(row[0]) if row else 0
     return out
@@ -70,7 +71,7 @@ def checksum_tables(conn: Any, db: str, tables: list[str] | None = None) -> dict
     if not names:
         return out
     with conn.cursor() as cur:
-        cur.execute("CHECKSUM TABLE " + ", ".join(f"{_q(db)}.{_q(t)}" for t in names))
+        cur.execute("CHECKSUM TABLE " + ", ".join(f"{quote_ident(db)}.{quote_ident(t)}" for t in names))
         for full, value in cur.fetchall():
             # The server answers `db.table`; table names may themselves hold dots.
             table = full[len(db) + 1:] if full.startswith(db + ".") else full

@@ -35,6 +35,7 @@ from typing import Any
 
 import pymysql
 
+from dr_console.restore.checks import quote_ident, schema_exists
 from dr_console.restore.errors import ConnectionLost, RestoreCancelled, RestoreError, ServerFull
 from dr_console.restore.sqlsplit import Kind, Statement
 
@@ -89,10 +90,6 @@ def server_tuned(conn: pymysql.connections.Connection) -> tuple[bool, str]:
     if doublewrite == 0:
         return True, "innodb_doublewrite=OFF"
     return False, "innodb_flush_log_at_trx_commit=1 and doublewrite on (stock settings)"
-
-
-def _q(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
 
 
 # Server shutdown in progress, connection killed, server gone away, lost
@@ -212,7 +209,7 @@ class _Loader:
         """What every loading connection runs first."""
         for sql in _BASE_SETTINGS:
             _execute(conn, sql, "session setup")
-        _execute(conn, f"USE {_q(self.db)}".encode(), "selecting the staging schema")
+        _execute(conn, f"USE {quote_ident(self.db)}".encode(), "selecting the staging schema")
         for stmt in list(self.header):
             _execute(conn, stmt, "re-applying the dump's header settings")
 
@@ -357,14 +354,13 @@ def _prepare_schema(conn: pymysql.connections.Connection, staging_db: str, repla
         cur.execute("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s", (staging_db,))
         row = cur.fetchone()
         tables = int(row[0]) if row else 0
-        cur.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME=%s", (staging_db,))
-        exists = cur.fetchone() is not None
+    exists = schema_exists(conn, staging_db)
     if exists and tables and not replace:
         raise RestoreError(f"staging schema {staging_db} already exists and holds {tables} tables; "
                            "drop it first (or pass replace=True)")
     if exists:
-        _execute(conn, f"DROP DATABASE {_q(staging_db)}".encode(), f"dropping the old {staging_db}")
-    _execute(conn, f"CREATE DATABASE {_q(staging_db)} CHARACTER SET utf8mb4".encode(),
+        _execute(conn, f"DROP DATABASE {quote_ident(staging_db)}".encode(), f"dropping the old {staging_db}")
+    _execute(conn, f"CREATE DATABASE {quote_ident(staging_db)} CHARACTER SET utf8mb4".encode(),
              f"creating {staging_db}")
 
 
@@ -417,7 +413,7 @@ def _load_serial(conn: pymysql.connections.Connection, staging_db: str, statemen
     t0 = time.monotonic()
     for sql in _BASE_SETTINGS:
         _execute(conn, sql, "session setup")
-    _execute(conn, f"USE {_q(staging_db)}".encode(), "selecting the staging schema")
+    _execute(conn, f"USE {quote_ident(staging_db)}".encode(), "selecting the staging schema")
     tracker.set("load")
     for stmt in prefetch(statements, depth=64, cancel=cancel):
         if cancel is not None and cancel.is_set():
@@ -454,7 +450,7 @@ def _load_parallel(connect: Connect, conn: pymysql.connections.Connection, stagi
     try:
         for sql in _BASE_SETTINGS:
             _execute(conn, sql, "session setup")
-        _execute(conn, f"USE {_q(staging_db)}".encode(), "selecting the staging schema")
+        _execute(conn, f"USE {quote_ident(staging_db)}".encode(), "selecting the staging schema")
         tracker.set("load")
         for thread in threads:
             thread.start()

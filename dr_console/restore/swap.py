@@ -27,15 +27,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from dr_console.restore.checks import base_tables, schema_exists
+from dr_console.restore.checks import base_tables, quote_ident, schema_exists
 from dr_console.restore.errors import RestoreError
 
 KEEP_MARK = "__pre_restore_"
 _MAX_NAME = 64
 
 
-def _q(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
+def _table(db: str, table: str) -> str:
+    return f"{quote_ident(db)}.{quote_ident(table)}"
 
 
 def keep_name(live_db: str, now: datetime | None = None) -> str:
@@ -80,44 +80,44 @@ def _objects(conn: Any, db: str) -> list[_Object]:
     # SHOW CREATE VIEW qualifies a table with its schema unless that schema
     # is the current one: with `USE db` the text can be replayed elsewhere.
     with conn.cursor() as cur:
-        cur.execute(f"USE {_q(db)}")
+        cur.execute(f"USE {quote_ident(db)}")
     for (name,) in _rows(conn, "SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA=%s "
                                "ORDER BY TABLE_NAME", (db,)):
-        row = _rows(conn, f"SHOW CREATE VIEW {_q(db)}.{_q(name)}")[0]
+        row = _rows(conn, f"SHOW CREATE VIEW {quote_ident(db)}.{quote_ident(name)}")[0]
         out.append(_Object("VIEW", name, row[1], charset=row[2], collation=row[3]))
     for (name,) in _rows(conn, "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS "
                                "WHERE TRIGGER_SCHEMA=%s ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER", (db,)):
-        row = _rows(conn, f"SHOW CREATE TRIGGER {_q(db)}.{_q(name)}")[0]
+        row = _rows(conn, f"SHOW CREATE TRIGGER {quote_ident(db)}.{quote_ident(name)}")[0]
         out.append(_Object("TRIGGER", name, row[2], sql_mode=row[1], charset=row[3], collation=row[4]))
     for name, kind in _rows(conn, "SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES "
                                   "WHERE ROUTINE_SCHEMA=%s ORDER BY ROUTINE_NAME", (db,)):
-        row = _rows(conn, f"SHOW CREATE {kind} {_q(db)}.{_q(name)}")[0]
+        row = _rows(conn, f"SHOW CREATE {kind} {quote_ident(db)}.{quote_ident(name)}")[0]
         if row[2] is None:
             raise RestoreError(f"cannot read the definition of {kind} {db}.{name}: "
                                "the account lacks the privilege to see it")
         out.append(_Object(kind, name, row[2], sql_mode=row[1], charset=row[3], collation=row[4]))
     for (name,) in _rows(conn, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA=%s "
                                "ORDER BY EVENT_NAME", (db,)):
-        row = _rows(conn, f"SHOW CREATE EVENT {_q(db)}.{_q(name)}")[0]
+        row = _rows(conn, f"SHOW CREATE EVENT {quote_ident(db)}.{quote_ident(name)}")[0]
         out.append(_Object("EVENT", name, row[3], sql_mode=row[1], charset=row[4], collation=row[5]))
     return out
 
 
 def _drop(conn: Any, db: str, obj: _Object) -> None:
     with conn.cursor() as cur:
-        cur.execute(f"DROP {obj.kind} IF EXISTS {_q(db)}.{_q(obj.name)}")
+        cur.execute(f"DROP {obj.kind} IF EXISTS {quote_ident(db)}.{quote_ident(obj.name)}")
 
 
 def _create(conn: Any, db: str, obj: _Object, *, disable_event: bool = False) -> None:
     """Recreate `obj` in `db`. SHOW CREATE texts name the object without a
     schema, so `USE db` places it; the session modes are the object's own."""
     with conn.cursor() as cur:
-        cur.execute(f"USE {_q(db)}")
+        cur.execute(f"USE {quote_ident(db)}")
         cur.execute("SET SESSION sql_mode=%s", (obj.sql_mode,))
         cur.execute(f"SET NAMES {obj.charset}" + (f" COLLATE {obj.collation}" if obj.collation else ""))
         cur.execute(obj.create)
         if obj.kind == "EVENT" and disable_event:
-            cur.execute(f"ALTER EVENT {_q(obj.name)} DISABLE")
+            cur.execute(f"ALTER EVENT {quote_ident(obj.name)} DISABLE")
 
 
 def _schema_charset(conn: Any, db: str) -> tuple[str, str]:
@@ -162,10 +162,10 @@ def swap_in(conn: Any, live_db: str, staging_db: str, keep_db: str | None = None
             old_tables = base_tables(conn, live_db)
         else:
             charset, collation = _schema_charset(conn, staging_db)
-            cur.execute(f"CREATE DATABASE {_q(live_db)} CHARACTER SET {charset} COLLATE {collation}")
+            cur.execute(f"CREATE DATABASE {quote_ident(live_db)} CHARACTER SET {charset} COLLATE {collation}")
             result.live_created = True
             live_objects, old_tables = [], []
-        cur.execute(f"CREATE DATABASE {_q(keep_db)} CHARACTER SET {charset} COLLATE {collation}")
+        cur.execute(f"CREATE DATABASE {quote_ident(keep_db)} CHARACTER SET {charset} COLLATE {collation}")
         result.kept_tables = old_tables
 
         # Staging is private: its triggers can go at leisure.
@@ -177,8 +177,8 @@ def swap_in(conn: Any, live_db: str, staging_db: str, keep_db: str | None = None
         window = time.monotonic()
         for obj in live_objects:
             _drop(conn, live_db, obj)
-        pairs = [f"{_q(live_db)}.{_q(t)} TO {_q(keep_db)}.{_q(t)}" for t in old_tables]
-        pairs += [f"{_q(staging_db)}.{_q(t)} TO {_q(live_db)}.{_q(t)}" for t in new_tables]
+        pairs = [f"{_table(live_db, t)} TO {_table(keep_db, t)}" for t in old_tables]
+        pairs += [f"{_table(staging_db, t)} TO {_table(live_db, t)}" for t in new_tables]
         try:
             cur.execute("RENAME TABLE " + ", ".join(pairs))
         except Exception as exc:
@@ -197,7 +197,7 @@ def swap_in(conn: Any, live_db: str, staging_db: str, keep_db: str | None = None
                 _drop(conn, staging_db, obj)
         if not base_tables(conn, staging_db) and not _rows(
                 conn, "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s", (staging_db,)):
-            cur.execute(f"DROP DATABASE {_q(staging_db)}")
+            cur.execute(f"DROP DATABASE {quote_ident(staging_db)}")
         cur.execute("SET SESSION sql_mode=DEFAULT")
         cur.execute("SET NAMES utf8mb4")
     return result
@@ -236,4 +236,4 @@ def drop_kept(conn: Any, keep_db: str) -> None:
     if KEEP_MARK not in keep_db:
         raise RestoreError(f"{keep_db} is not a kept pre-restore copy (no '{KEEP_MARK}' in its name)")
     with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {_q(keep_db)}")
+        cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(keep_db)}")

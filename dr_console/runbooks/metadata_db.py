@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from dr_console import commandlog
 from dr_console.errors import DrConsoleError
+from dr_console.restore.checks import base_tables, checksum_tables, quote_ident, schema_exists
 from dr_console.runbooks.engine import Context, Refused, Runbook, Step, StepFailed
 
 if TYPE_CHECKING:
@@ -36,10 +37,6 @@ def staging_name(db: str, run_short_id: str) -> str:
 
 def keep_name(db: str, when: datetime | None = None) -> str:
     return f"{db}__pre_restore_{(when or datetime.now(UTC)).strftime('%Y%m%dT%H%M%SZ')}"
-
-
-def _q(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
 
 
 # --------------------------------------------------------------------------
@@ -103,25 +100,9 @@ def connect(server: MySQLServer, database: str | None = None) -> Any:
                              f"{text[:160]} ({code}){hint}") from None
 
 
-def schema_exists(conn: Any, name: str) -> bool:
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (name,))
-        return cur.fetchone() is not None
-
-
-def base_tables(conn: Any, db: str) -> list[str]:
-    with conn.cursor() as cur:
-        cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES "
-                    "WHERE TABLE_SCHEMA = %s AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
-                    (db,))
-        return [row[0] for row in cur.fetchall()]
-
-
 def table_checksums(conn: Any, db: str) -> dict[str, int | None]:
     """CHECKSUM TABLE of every base table: equal data gives equal numbers
     (for the same table definition), whatever the schema's name."""
-    from dr_console.restore.checks import checksum_tables
-
     return checksum_tables(conn, db)
 
 
@@ -273,7 +254,7 @@ class _MetadataRestore:
                 endpoint = f" --endpoint-url {store.endpoint_url}"
         unzip = " | gunzip" if location.endswith(".gz") or "<" in location else ""
         base = mysql_base(self.server)
-        return (f"{base} -e {shlex.quote(f'CREATE DATABASE {_q(staging)}')} && "
+        return (f"{base} -e {shlex.quote(f'CREATE DATABASE {quote_ident(staging)}')} && "
                 f"aws s3 cp{endpoint} {location} -{unzip} | {base} {staging}")
 
     def _cmd_verify(self, state: dict[str, Any]) -> str:
@@ -448,7 +429,7 @@ class _MetadataRestore:
         conn = self._conn()
         try:
             with conn.cursor() as cur:
-                cur.execute(f"DROP DATABASE IF EXISTS {_q(staging)}")
+                cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(staging)}")
         finally:
             conn.close()
 
@@ -565,7 +546,7 @@ class _MetadataRestore:
             expected = dict(manifest.tables) if manifest else {}
             table = max(tables, key=lambda t: expected.get(t, -1))
             with conn.cursor() as cur:
-                cur.execute(f"SELECT COUNT(*) FROM {_q(self.db)}.{_q(table)}")
+                cur.execute(f"SELECT COUNT(*) FROM {quote_ident(self.db)}.{quote_ident(table)}")
                 count = int(cur.fetchone()[0])
         finally:
             conn.close()
