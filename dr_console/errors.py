@@ -22,6 +22,12 @@ class SiteFileError(DrConsoleError):
         super().__init__(f"{where}:{key_part} {message}")
 
 
+class LocationError(DrConsoleError):
+    """A copy's location is malformed or names no store of the site file."""
+
+    exit_code = 2
+
+
 class ProviderError(DrConsoleError):
     """A backend could not be read (unreachable, refused, bad credentials)."""
 

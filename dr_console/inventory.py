@@ -7,24 +7,19 @@ global deadline so one dead backend never holds up the others. The core
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
-import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
 
-from dr_console.config import OpenStackCloud, Site
+from dr_console import humanize, snapshots
 from dr_console.errors import ProviderError
-from dr_console.locations import cache_dir
 from dr_console.model import Asset, BackupCopy, Snapshot, SourceProblem, Strategy
 from dr_console.providers import Discovery, Provider, UnboundCopy
 from dr_console.providers._util import redact_urls
+from dr_console.schema import OpenStackCloud, Site
 from dr_console.verifycache import VerifyCache
 
 log = logging.getLogger(__name__)
@@ -226,7 +221,7 @@ def run(
     coverages = evaluate(site, binding.assets, binding.copies, binding.problems,
                          collected.source_problems, moment)
     if collected.source_problems:
-        coverages = carry_over(coverages, load_cached(site), collected.source_problems, moment)
+        coverages = carry_over(coverages, snapshots.load(site.path), collected.source_problems, moment)
     snapshot = Snapshot(
         site=site.site,
         generated_at=moment,
@@ -245,47 +240,20 @@ def gather(
     return run(site, now=now, timeout=timeout, providers=providers, deep=deep).snapshot
 
 
-# --------------------------------------------------------------------------
-# Snapshot cache: one file per site file
-
-
-def cache_path(site: Site) -> Path:
-    resolved = str(Path(site.path).expanduser().resolve())
-    digest = hashlib.sha256(resolved.encode()).hexdigest()[:16]
-    return cache_dir() / "snapshots" / f"{digest}.json"
-
-
-def save_snapshot(snapshot: Snapshot, site: Site) -> Path:
-    """Write atomically (temp file + rename), so a reader never sees half."""
-    from dr_console.report import snapshot_to_dict
-
-    path = cache_path(site)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"site_file": str(Path(site.path).expanduser().resolve()),
-            "snapshot": snapshot_to_dict(snapshot)}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".snapshot-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def load_cached(site: Site) -> Snapshot | None:
-    """The last snapshot for this site file, or None (missing, unreadable,
-    or written by an incompatible version: the caller just gathers anew)."""
-    from dr_console.report import snapshot_from_dict
-
-    path = cache_path(site)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("site_file") != str(Path(site.path).expanduser().resolve()):
-            return None
-        return snapshot_from_dict(data["snapshot"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
+def current(site: Site, *, max_age: float | None = None, refresh: bool = False,
+            log: Callable[[str], None] | None = None) -> Snapshot:
+    """The snapshot to decide from: the cached one while it is fresh
+    (`snapshots.MAX_AGE_SECONDS` unless `max_age` says otherwise), else a
+    new gather, cached for the next reader."""
+    limit = snapshots.MAX_AGE_SECONDS if max_age is None else max_age
+    if not refresh:
+        cached = snapshots.load(site.path)
+        if cached is not None and snapshots.is_fresh(cached, limit):
+            return cached
+        if log is not None:
+            why = "no cached inventory" if cached is None else \
+                f"the cached inventory is {humanize.age(snapshots.age_seconds(cached))} old"
+            log(f"{why}: asking every backend now")
+    snapshot = gather(site)
+    snapshots.save(snapshot, site.path)
+    return snapshot

@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 APP = "dr-console"
+# Where the site file is when --site does not say.
+SITE_ENV = "DR_CONSOLE_SITE"
 
 
 def _xdg(var: str, fallback: str) -> Path:
@@ -24,3 +26,9 @@ def cache_dir() -> Path:
 
 def state_dir() -> Path:
     return _xdg("XDG_STATE_HOME", ".local/state")
+
+
+def default_site_path() -> Path:
+    """$DR_CONSOLE_SITE, else the XDG config dir's site.yaml."""
+    env = os.environ.get(SITE_ENV)
+    return Path(env) if env else config_dir() / "site.yaml"

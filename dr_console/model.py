@@ -63,6 +63,16 @@ class Asset:
     attributes: dict[str, str] = field(default_factory=dict)
 
 
+def asset_id(source: str, kind: str, native: str) -> str:
+    """The site-wide unique id of an asset: "<source>:<kind>:<native id>"."""
+    return f"{source}:{kind}:{native}"
+
+
+def unreachable_source_id(source: str) -> str:
+    """The id of the placeholder row that stands for a source we could not read."""
+    return f"{source}:source"
+
+
 @dataclass(frozen=True)
 class Verification:
     """What we know about a copy's integrity. None means "not checked"."""
@@ -109,6 +119,15 @@ class BackupCopy:
     created_at: datetime
     size: int | None = None
     verification: Verification = field(default_factory=Verification)
+
+
+def is_good(copy: BackupCopy) -> bool:
+    """A copy we can restore from: nothing failed, and either its integrity
+    is proven or, lacking a manifest, its content shows it complete."""
+    check = copy.verification
+    if not check.usable:
+        return False
+    return check.verified or (check.has_manifest is False and check.complete is True)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from dataclasses import replace
 from datetime import datetime
 
 from dr_console import humanize
-from dr_console.config import Match, Rule, Site
 from dr_console.model import (
     Asset,
     AssetClass,
@@ -24,7 +23,10 @@ from dr_console.model import (
     SourceProblem,
     Status,
     Strategy,
+    is_good,
+    unreachable_source_id,
 )
+from dr_console.schema import Match, Rule, Site
 
 CLASS_TAG = "dr:class"
 
@@ -91,15 +93,6 @@ def matches(match: Match, asset: Asset) -> bool:
     return True
 
 
-def is_good(copy: BackupCopy) -> bool:
-    """A copy we can restore from: nothing failed, and either its integrity
-    is proven or, lacking a manifest, its content shows it complete."""
-    check = copy.verification
-    if not check.usable:
-        return False
-    return check.verified or (check.has_manifest is False and check.complete is True)
-
-
 def evaluate(
     site: Site,
     assets: Sequence[Asset],
@@ -129,7 +122,7 @@ def evaluate(
         if problem.source in seen_sources:
             continue
         placeholder = Asset(
-            id=f"{problem.source}:source", name=problem.source, provider=problem.provider,
+            id=unreachable_source_id(problem.source), name=problem.source, provider=problem.provider,
             kind="source", source=problem.source,
         )
         coverages.append(Coverage(
@@ -152,7 +145,7 @@ def carry_over(coverages: Sequence[Coverage], previous: Snapshot | None,
     for problem in source_problems:
         remembered = [c for c in previous.coverages
                       if c.asset.source == problem.source and c.asset.kind != "source"]
-        placeholder = next((c for c in out if c.asset.id == f"{problem.source}:source"), None)
+        placeholder = next((c for c in out if c.asset.id == unreachable_source_id(problem.source)), None)
         if not remembered or placeholder is None:
             continue
         out.remove(placeholder)
@@ -237,7 +230,7 @@ def _judge(
     if last_good is None:
         newest = copies[0]
         return Status.CRITICAL, [
-            f"no usable copy: all {len(copies)} failed; newest: {_failure(newest)}"
+            f"no usable copy: all {len(copies)} failed; newest: {failure(newest)}"
         ]
 
     status = Status.OK
@@ -264,7 +257,7 @@ def _judge(
         fallback = any(c.kind == kind and is_good(c) for c in copies)
         reasons.append(
             f"newest {kind} ({humanize.age(_age(newest, now))} old) is unusable: "
-            f"{_failure(newest)}; "
+            f"{failure(newest)}; "
             + ("fell back to an older one" if fallback else f"no good {kind} at all")
         )
 
@@ -314,7 +307,8 @@ def _age(copy: BackupCopy, now: datetime) -> float:
     return (now - copy.created_at).total_seconds()
 
 
-def _failure(copy: BackupCopy) -> str:
+def failure(copy: BackupCopy) -> str:
+    """Why a copy is not good, in a few words."""
     check = copy.verification
     if check.detail:
         return check.detail

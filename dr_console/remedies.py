@@ -3,20 +3,16 @@ to run each: the restore order of the seeds (boot infrastructure, then
 metadata databases, then payload volumes), by class.
 
 Pure data and functions (no Textual, no SDK): the TUI's asset screen and any
-CLI output can share it. The plan of a runbook comes from the engine's
-registry, imported lazily and tolerated absent, since listing what applies
-must never fail because a runbook module cannot load."""
+CLI output can share it. A runbook's plan (its steps) comes from the
+engine's registry, `runbooks.registry.plan_for`."""
 
 from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dr_console.model import AssetClass, Coverage
-
-if TYPE_CHECKING:
-    from dr_console.config import Site
 
 
 @dataclass(frozen=True)
@@ -97,39 +93,3 @@ def remedies(coverage: Coverage) -> list[Remedy]:
     return [Remedy("classify it first",
                    "dr-console inventory --class unclassified", writes=False,
                    note="no rule matched: add one to the site file, then refresh")]
-
-
-def available_runbooks() -> frozenset[str]:
-    """Names the engine's registry knows; empty when there is no engine."""
-    try:
-        from dr_console.runbooks import registry
-    except ImportError:
-        return frozenset()
-    try:
-        return frozenset(registry.names())
-    except Exception:  # a half-installed engine must not break the asset screen
-        return frozenset()
-
-
-def load_plan(site: Site | None, remedy: Remedy) -> Plan:
-    """The steps of the remedy's runbook, with their equivalent commands.
-
-    Blocks (building a runbook may read the cache or the site file): call it
-    from a worker thread. Never raises: a plan that cannot be built says why."""
-    if remedy.runbook is None:
-        return Plan(unavailable="no runbook: do it by hand with the command above")
-    try:
-        from dr_console.runbooks import registry
-    except ImportError:
-        return Plan(unavailable="the runbook engine is not installed")
-    if remedy.runbook not in registry.names():
-        return Plan(unavailable=f"runbook {remedy.runbook!r} is not written yet")
-    try:
-        runbook = registry.build(remedy.runbook, site, dict(remedy.params))
-        infos = [step.info({}) for step in runbook.steps]
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return Plan(unavailable=f"plan unavailable: {first[:200]}")
-    return Plan(steps=tuple(
-        PlanStep(info.title, info.command, info.destructive, info.target) for info in infos
-    ))

@@ -35,8 +35,8 @@ from dr_console.model import (
     Status,
     Strategy,
     Verification,
+    is_good,
 )
-from dr_console.policy import is_good
 
 SCHEMA = "dr-console/status/v1"
 

@@ -8,10 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from dr_console.config import Site
-from dr_console.errors import DrConsoleError, ProviderError
-from dr_console.model import BackupCopy, Coverage, Status
-from dr_console.policy import is_good
+from dr_console.errors import DrConsoleError, LocationError, ProviderError
+from dr_console.model import BackupCopy, Coverage, Status, is_good
+from dr_console.schema import Site
 
 
 @dataclass(frozen=True)
@@ -57,11 +56,10 @@ def judge_copy(copy: BackupCopy) -> tuple[Status, str]:
 
 
 def verify_assets(site: Site, names: Sequence[str], *, deep: bool) -> list[VerifyResult]:
-    from dr_console.inventory import gather, save_snapshot
+    from dr_console.inventory import current
     from dr_console.providers.store import verify_location
 
-    snapshot = gather(site)
-    save_snapshot(snapshot, site)
+    snapshot = current(site, refresh=True)
     results: list[VerifyResult] = []
     for cov in select(snapshot.coverages, names):
         if not cov.copies:
@@ -73,7 +71,7 @@ def verify_assets(site: Site, names: Sequence[str], *, deep: bool) -> list[Verif
                 try:
                     fresh = verify_location(site, copy.location, deep=True, use_cache=False)
                     copy = replace(copy, verification=fresh.copy.verification)
-                except ProviderError as exc:
+                except (ProviderError, LocationError) as exc:
                     results.append(VerifyResult(cov.asset.name, copy.location, copy.kind,
                                                 Status.UNKNOWN, str(exc)))
                     continue

@@ -153,7 +153,8 @@ def _telling_asset(app: DrConsoleApp) -> str | None:
 
 def sample_app() -> DrConsoleApp:
     from dr_console import commandlog
-    from dr_console.tui.sample import SAMPLE_NOW, SAMPLE_SITE, sample_commands, sample_plan, sample_snapshot
+    sys.path.insert(0, str(ROOT / "tests"))  # the sample data the tests render
+    from sampledata import SAMPLE_NOW, SAMPLE_SITE, sample_commands, sample_plan, sample_snapshot
 
     snapshot = sample_snapshot()
     for at, kind, target, summary in sample_commands():

@@ -13,8 +13,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from dr_console.config import Site, load_site
+from dr_console.config import load_site
 from dr_console.lab.procs import port_open
+from dr_console.schema import Site
 
 REPO = Path(__file__).resolve().parents[1]
 

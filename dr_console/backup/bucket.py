@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from dr_console import __version__
 from dr_console.backup.s3 import S3Client, StreamUpload, put_manifest, store_client, store_key
-from dr_console.config import Store
 from dr_console.manifest import Manifest
+from dr_console.schema import Store
 
 
 class _UploadWriter:

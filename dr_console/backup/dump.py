@@ -16,7 +16,6 @@ import tempfile
 import threading
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO
 
@@ -29,9 +28,10 @@ from dr_console.backup.s3 import (
     store_client,
     store_key,
 )
-from dr_console.config import MySQLServer, Secret, Store
 from dr_console.errors import DrConsoleError
 from dr_console.manifest import Manifest
+from dr_console.mysqldb import Account
+from dr_console.schema import MySQLServer, Secret, Store
 
 DUMP_OPTIONS = (
     "--single-transaction",  # consistent InnoDB snapshot without locking writers
@@ -51,26 +51,6 @@ class BackupError(DrConsoleError):
     """A backup could not be made; nothing partial was left in the store."""
 
     exit_code = 2
-
-
-@dataclass(frozen=True)
-class ConnectionParams:
-    """How to reach a server when there is no site-file entry for it."""
-
-    host: str
-    port: int
-    user: str
-    password: Secret | None = None
-    name: str = ""  # for the manifest and messages; defaults to host:port
-
-    @classmethod
-    def from_server(cls, server: MySQLServer) -> ConnectionParams:
-        return cls(host=server.host, port=server.port, user=server.user,
-                   password=server.load_secret(), name=server.name)
-
-    @property
-    def label(self) -> str:
-        return self.name or f"{self.host}:{self.port}"
 
 
 class RowCounter:
@@ -153,7 +133,7 @@ def _defaults_file(password: Secret | None) -> str:
 
 
 def backup_database(
-    server: MySQLServer | ConnectionParams,
+    server: MySQLServer | Account,
     database: str,
     store: Store,
     key: str,
@@ -173,7 +153,7 @@ def backup_database(
     `cancel` stops the dump and aborts the upload. On any failure the upload
     is aborted and BackupError says why (no secret in it).
     """
-    params = server if isinstance(server, ConnectionParams) else ConnectionParams.from_server(server)
+    params = server if isinstance(server, Account) else Account.backup(server)
     created = created_at or datetime.now(UTC)
     client = client or store_client(store)
     full_key = store_key(store, key)

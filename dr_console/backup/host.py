@@ -15,9 +15,9 @@ import paramiko
 from dr_console import __version__
 from dr_console.backup.dump import BackupError
 from dr_console.backup.s3 import S3Client, StreamUpload, put_manifest, store_client, store_key
-from dr_console.config import Host, Store
 from dr_console.errors import HostKeyError, ProviderError
 from dr_console.manifest import Manifest
+from dr_console.schema import Host, Store
 
 ETC_COMMAND = "tar -C / --warning=no-file-changed -czf - etc"
 PACKAGES_COMMAND = "dpkg --get-selections"

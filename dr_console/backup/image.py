@@ -11,8 +11,8 @@ from typing import Any
 from dr_console import __version__
 from dr_console.backup.dump import BackupError
 from dr_console.backup.s3 import S3Client, StreamUpload, put_manifest, store_client, store_key
-from dr_console.config import Store
 from dr_console.manifest import Manifest
+from dr_console.schema import Store
 
 _CHUNK = 1024 * 1024
 

@@ -13,9 +13,9 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from dr_console.config import Store
 from dr_console.errors import ProviderError
 from dr_console.manifest import Manifest, manifest_key
+from dr_console.schema import Store
 
 # boto3 clients are generated at run time; the stubs package is optional.
 S3Client = Any

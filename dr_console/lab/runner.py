@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from dr_console.backup.s3 import store_client
-from dr_console.config import AwsCloud, load_site
+from dr_console.config import load_site
 from dr_console.lab import mariadb, moto, procs, seed_aws, seed_db, seed_offsite, sitefile, sshd
 from dr_console.lab.procs import LabError
+from dr_console.schema import AwsCloud
 
 STATE_FORMAT = "dr-console/lab-state/v1"
 PORT_NAMES = ("mariadb", "moto-aws", "moto-offsite", "ssh-boot1", "ssh-db1")

@@ -9,8 +9,8 @@ import secrets
 from typing import Any
 
 from dr_console.backup.s3 import boto3_session
-from dr_console.config import AwsCloud
 from dr_console.lab.moto import LAB_AMI_ID
+from dr_console.schema import AwsCloud
 
 REPRODUCIBLE = [{"Key": "dr:class", "Value": "reproducible"}]
 

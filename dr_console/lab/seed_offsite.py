@@ -16,16 +16,17 @@ from typing import Any
 
 from dr_console.backup import timestamp
 from dr_console.backup.bucket import backup_bucket
-from dr_console.backup.dump import ConnectionParams, backup_database
+from dr_console.backup.dump import backup_database
 from dr_console.backup.host import backup_host_etc, backup_host_packages
 from dr_console.backup.image import backup_image
 from dr_console.backup.repo import backup_git_bundle
 from dr_console.backup.s3 import S3Client
-from dr_console.config import Site
 from dr_console.lab import procs, sitefile
 from dr_console.lab.mariadb import MariaDB
 from dr_console.lab.seed_db import APP_DB, SERVICE_DBS
 from dr_console.manifest import Manifest
+from dr_console.mysqldb import Account
+from dr_console.schema import Site
 
 OLD_DUMP_AGE = timedelta(hours=6)
 STALE_HOST = "boot1"
@@ -163,7 +164,7 @@ def metadata_dumps(site: Site, client: S3Client, now: datetime,
     """Two dumps of one service database: ~6 h ago and now (the lab backdates
     the old one through its key and its manifest's created_at)."""
     server = site.mysql[0]
-    params = ConnectionParams.from_server(server)
+    params = Account.backup(server)
     store = site.store(sitefile.STORE)
     out = []
     for when in (now - OLD_DUMP_AGE, now):

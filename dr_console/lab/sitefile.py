@@ -11,10 +11,10 @@ from typing import Any
 
 import yaml
 
-from dr_console.config import Site
 from dr_console.lab import moto, sshd
 from dr_console.lab.seed_db import READER, SERVICE_DBS, reader_password_file
 from dr_console.lab.sshd import LabHost
+from dr_console.schema import Site
 
 SITE_NAME = "drlab"
 OFFSITE_BUCKET = "dr-offsite"

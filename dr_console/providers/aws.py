@@ -10,9 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from dr_console.config import AwsCloud, Store
 from dr_console.errors import ProviderError
-from dr_console.model import Asset, BackupCopy, Strategy, Verification
+from dr_console.model import Asset, BackupCopy, Strategy, Verification, asset_id
 from dr_console.providers import Discovery, UnboundCopy
 from dr_console.providers._boto import (
     BOTO_ERRORS,
@@ -23,6 +22,7 @@ from dr_console.providers._boto import (
     reason,
     session,
 )
+from dr_console.schema import AwsCloud, Store
 
 # How AWS (and moto) describe the snapshots behind an AMI.
 _AMI_SNAPSHOT = re.compile(r"^(Created by CreateImage|Auto-created snapshot for AMI|"
@@ -55,7 +55,7 @@ class AwsProvider:
         }
 
     def _id(self, kind: str, native: str) -> str:
-        return f"{self.source}:{kind}:{native}"
+        return asset_id(self.source, kind, native)
 
     def discover(self) -> Discovery:
         sess = session(region=self.cloud.region, profile=self.cloud.profile,

@@ -3,9 +3,9 @@ archive): the site file declares them, and copy patterns find their copies."""
 
 from __future__ import annotations
 
-from dr_console.config import DeclaredAsset
-from dr_console.model import Asset
+from dr_console.model import Asset, asset_id
 from dr_console.providers import Discovery
+from dr_console.schema import DeclaredAsset
 
 
 class DeclaredProvider:
@@ -19,7 +19,7 @@ class DeclaredProvider:
         entry = self.entry
         attributes = {"description": entry.description} if entry.description else {}
         asset = Asset(
-            id=f"{self.source}:{entry.kind}:{entry.name}", name=entry.name,
+            id=asset_id(self.source, entry.kind, entry.name), name=entry.name,
             provider=self.provider, kind=entry.kind, source=self.source,
             tags=dict(entry.tags), attributes=attributes,
         )

@@ -17,10 +17,10 @@ from typing import Any
 import paramiko
 
 from dr_console import commandlog
-from dr_console.config import Host
 from dr_console.errors import HostKeyError, ProviderError
-from dr_console.model import Asset
+from dr_console.model import Asset, asset_id
 from dr_console.providers import Discovery
+from dr_console.schema import Host
 
 # paramiko logs every failed handshake at ERROR; with no handler configured
 # Python would print those on stderr, across the TUI. The reason reaches the
@@ -91,7 +91,7 @@ class HostProvider:
 
     @property
     def asset_id(self) -> str:
-        return f"{self.source}:host:{self.host.name}"
+        return asset_id(self.source, "host", self.host.name)
 
     def discover(self) -> Discovery:
         found = Discovery(source=self.source, provider=self.provider)

@@ -10,11 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from dr_console.config import OpenStackCloud
 from dr_console.errors import ProviderError
-from dr_console.model import Asset, BackupCopy, Strategy, Verification
+from dr_console.model import Asset, BackupCopy, Strategy, Verification, asset_id
 from dr_console.providers import Discovery, UnboundCopy
 from dr_console.providers._util import aware, host_port, redact_urls
+from dr_console.schema import OpenStackCloud
 
 # Images Nova made from a server (`openstack server image create`, or the
 # `backup` API): copies of that server, not assets of their own.
@@ -52,7 +52,7 @@ class OpenStackProvider:
         self._auth_host = "?"
 
     def _id(self, kind: str, native: str) -> str:
-        return f"{self.source}:{kind}:{native}"
+        return asset_id(self.source, kind, native)
 
     # -- connection --------------------------------------------------------
 

@@ -15,11 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dr_console import manifest as mf
-from dr_console.config import CopyPattern, Site, Store
 from dr_console.contentcheck import ContentFacts, Inspector
 from dr_console.errors import ProviderError
-from dr_console.model import BackupCopy, Verification
-from dr_console.policy import is_good
+from dr_console.model import BackupCopy, Verification, is_good
 from dr_console.providers import Discovery, UnboundCopy
 from dr_console.providers._boto import (
     BOTO_ERRORS,
@@ -30,6 +28,7 @@ from dr_console.providers._boto import (
     reason,
     session,
 )
+from dr_console.schema import CopyPattern, Site, Store, parse_location
 from dr_console.verifycache import VerifyCache, cache_key
 
 CHUNK = 1024 * 1024
@@ -85,16 +84,6 @@ def match_key(
                 return KeyMatch(pattern, found.group("asset"),
                                 parse_key_timestamp(stamp) if stamp else None)
     return None
-
-
-def parse_location(location: str) -> tuple[str, str]:
-    """'s3://bucket/key' -> (bucket, key)."""
-    if not location.startswith("s3://") or "/" not in location[5:]:
-        raise ProviderError(f"not an s3://bucket/key location: {location!r}")
-    bucket, key = location[5:].split("/", 1)
-    if not bucket or not key:
-        raise ProviderError(f"not an s3://bucket/key location: {location!r}")
-    return bucket, key
 
 
 def _aware(moment: datetime) -> datetime:
@@ -191,8 +180,12 @@ class StoreProvider:
         deep_per_asset: int = DEEP_PER_ASSET,
         deep_budget: float = DEEP_BUDGET_SECONDS,
         workers: int = 4,
+        asset: str | None = None,
     ) -> None:
         self.store = store
+        # Only this asset's copies: list the patterns' prefixes for it, not
+        # the whole store (how a runbook confirms "no copy" cheaply).
+        self.asset = asset
         self.source = store.name
         self.patterns = [p for p in patterns if p.store == store.name]
         self._regexes = [p.regex() for p in self.patterns]
@@ -232,15 +225,27 @@ class StoreProvider:
         unbound = [self._unbound(item) for item in found]
         return Discovery(source=self.source, provider=self.provider, unbound=unbound)
 
+    def _prefixes(self) -> list[str]:
+        if self.asset is None:
+            return [self.store.prefix]
+        prefixes = set()
+        for pattern in self.patterns:
+            literal = pattern.listing_prefix(self.asset)
+            prefixes.add(literal if literal.startswith(self.store.prefix)
+                         else self.store.prefix + literal)
+        # A prefix inside another is listed with it.
+        return sorted(p for p in prefixes if not any(o != p and p.startswith(o) for o in prefixes))
+
     def _list_matching(self) -> list[_Found]:
         s3 = self._s3()
         objects: dict[str, dict[str, Any]] = {}
         try:
-            pages = s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.store.bucket, Prefix=self.store.prefix)
-            for page in pages:
-                for obj in page.get("Contents", []):
-                    objects[obj["Key"]] = obj
+            for prefix in self._prefixes():
+                pages = s3.get_paginator("list_objects_v2").paginate(
+                    Bucket=self.store.bucket, Prefix=prefix)
+                for page in pages:
+                    for obj in page.get("Contents", []):
+                        objects[obj["Key"]] = obj
         except BOTO_ERRORS as exc:
             raise self._fail(exc) from None
         found = []
@@ -248,7 +253,7 @@ class StoreProvider:
             if key.endswith(mf.SUFFIX):
                 continue
             match = match_key(key, self.patterns, self.store.prefix, self._regexes)
-            if match is None:
+            if match is None or (self.asset is not None and match.asset != self.asset):
                 continue
             found.append(_Found(
                 key=key, size=int(obj["Size"]), etag=str(obj.get("ETag", "")),
@@ -446,12 +451,7 @@ def verify_location(
     cancel: threading.Event | None = None,
 ) -> UnboundCopy:
     """The `verify` command: find the store holding `location` and check it."""
-    bucket, key = parse_location(location)
-    stores = [s for s in site.stores if s.bucket == bucket and key.startswith(s.prefix)]
-    if not stores:
-        raise ProviderError(f"no store in the site file holds bucket {bucket!r}")
-    # Longest prefix wins when two stores share a bucket.
-    store = max(stores, key=lambda s: len(s.prefix))
+    store, _key = site.store_for(location)
     provider = StoreProvider(store, site.copies, cache=cache if cache is not None else VerifyCache())
     return provider.verify_copy(location, deep, use_cache=use_cache, progress=progress,
                                 cancel=cancel)

@@ -18,6 +18,17 @@ class CorruptCopy(RestoreError):
     is truncated, or its compressed stream is damaged."""
 
 
+class CopyGone(RestoreError):
+    """The copy is not in the store (any more): deleted, or expired by a
+    lifecycle rule, since it was listed."""
+
+    def __init__(self, store: str, bucket: str, key: str) -> None:
+        super().__init__(f"no such object in store {store} (bucket {bucket}, key {key}): deleted "
+                         "or expired since it was listed; `dr-console inventory` lists the copies "
+                         "there are")
+        self.location = f"s3://{bucket}/{key}"
+
+
 class WrongDatabase(RestoreError):
     """The dump is of another database than the one being restored."""
 

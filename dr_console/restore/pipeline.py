@@ -12,15 +12,15 @@ from typing import Any
 
 import pymysql
 
-from dr_console import commandlog
-from dr_console.backup.dump import ConnectionParams
+from dr_console import mysqldb
 from dr_console.backup.s3 import S3Client, store_client
-from dr_console.config import MySQLServer, Store
 from dr_console.manifest import Manifest
+from dr_console.mysqldb import Account, MySQLAccessError
 from dr_console.restore.checks import verify_staging
 from dr_console.restore.decompress import decompress
 from dr_console.restore.errors import (
     ConnectionLost,
+    CopyGone,
     CorruptCopy,
     RestoreError,
     ServerFull,
@@ -30,13 +30,12 @@ from dr_console.restore.errors import (
 from dr_console.restore.loader import Connect, LoadReport, Progress, load_dump, server_error
 from dr_console.restore.s3stream import ResumableReader, prefetch
 from dr_console.restore.sqlsplit import DumpSplitter, Kind, Statement
+from dr_console.schema import MySQLServer, Store
 
 STAGING_SUFFIX = "__staging"
 _LIVE = object()  # default of expect_database: the live database's own name
 # Client-side limit of one statement; the server's max_allowed_packet is the real bound.
 MAX_PACKET = 1024 * 1024 * 1024
-# Connect errors that mean the server is not there (socket, TCP, handshake).
-_UNREACHABLE = {2002, 2003, 2013}
 
 
 def staging_name(live_db: str) -> str:
@@ -46,52 +45,56 @@ def staging_name(live_db: str) -> str:
     return name
 
 
-def connector(server: MySQLServer | ConnectionParams | Connect, *,
-              read_timeout: int = 3600) -> Connect:
-    """A `connect()` for the loader: autocommit, utf8mb4, timeouts on every
-    socket operation (a statement may legitimately take long: an index
-    build on a big table), and a client packet limit that fits any dump."""
-    if callable(server) and not isinstance(server, MySQLServer | ConnectionParams):
+def connector(server: MySQLServer | Account | Connect, *, read_timeout: int = 3600) -> Connect:
+    """A `connect()` for the loader: the restore account (see `mysqldb`),
+    timeouts on every socket operation (a statement may legitimately take
+    long: an index build on a big table), and a client packet limit that
+    fits any dump."""
+    if callable(server) and not isinstance(server, MySQLServer | Account):
         return server
-    params = server if isinstance(server, ConnectionParams) else ConnectionParams.from_server(server)
-    timeout = server.timeout if isinstance(server, MySQLServer) else 10
-
+    account = server if isinstance(server, Account) else Account.restore(server)
     reached = False
 
     def connect() -> pymysql.connections.Connection:
         nonlocal reached
         try:
-            conn = pymysql.connect(
-                host=params.host, port=params.port, user=params.user,
-                password=params.password.reveal() if params.password else "",
-                autocommit=True, charset="utf8mb4", connect_timeout=timeout,
-                read_timeout=read_timeout, write_timeout=read_timeout,
-                max_allowed_packet=MAX_PACKET, local_infile=False,
-                cursorclass=commandlog.logged_cursor_class(f"{params.host}:{params.port}"))
-        except pymysql.err.MySQLError as exc:
-            # The server's message names user and host, never the password.
-            text = f"cannot connect to MySQL server {params.label}: {exc.args[-1] if exc.args else exc}"
-            if reached and exc.args and exc.args[0] in _UNREACHABLE:
-                raise ConnectionLost(text) from None  # it answered before: it went away
-            raise RestoreError(text) from None
+            conn = mysqldb.connect(account, read_timeout=read_timeout, max_packet=MAX_PACKET)
+        except MySQLAccessError as exc:
+            if reached and exc.unreachable:
+                raise ConnectionLost(str(exc)) from None  # it answered before: it went away
+            raise RestoreError(str(exc)) from None
         reached = True
         return conn
 
     return connect
 
 
-def server_label(server: MySQLServer | ConnectionParams | Connect) -> str:
+def server_label(server: MySQLServer | Account | Connect) -> str:
     if isinstance(server, MySQLServer):
         return f"MySQL server {server.name}"
-    if isinstance(server, ConnectionParams):
+    if isinstance(server, Account):
         return f"MySQL server {server.label}"
     return "the MySQL server"
+
+
+def head_copy(client: S3Client, store: Store, key: str) -> dict[str, Any]:
+    """The object's size and ETag; CopyGone when it is not there."""
+    from dr_console.providers._boto import BOTO_ERRORS, error_code, reason
+
+    try:
+        head: dict[str, Any] = client.head_object(Bucket=store.bucket, Key=key)
+    except BOTO_ERRORS as exc:
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            raise CopyGone(store.name, store.bucket, key) from None
+        raise RestoreError(reason(exc, where=f"store {store.name} (bucket {store.bucket}, key {key})",
+                                  timeout=store.timeout)) from None
+    return head
 
 
 def restore_into_staging(
     site_store: Store,
     location: str,
-    server_cfg_or_connect: MySQLServer | ConnectionParams | Connect,
+    server_cfg_or_connect: MySQLServer | Account | Connect,
     live_db: str,
     *,
     manifest: Manifest | None,
@@ -126,18 +129,15 @@ def restore_into_staging(
         raise RestoreError("the staging schema cannot be the live database")
     client = client or store_client(site_store)
     where = f"s3://{site_store.bucket}/{location}"
-    try:
-        head = client.head_object(Bucket=site_store.bucket, Key=location)
-    except Exception as exc:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
-        raise RestoreError(f"cannot read {where}: {code}") from None
+    head = head_copy(client, site_store, location)
     size = int(head["ContentLength"])
     etag = str(head["ETag"])
     if manifest is not None and manifest.size != size:
         raise CorruptCopy(f"{where} is {size} bytes, its manifest says {manifest.size}: "
                           "the copy is truncated or replaced")
 
-    reader = ResumableReader(client, site_store.bucket, location, size=size, etag=etag, cancel=cancel)
+    reader = ResumableReader(client, site_store.bucket, location, size=size, etag=etag, cancel=cancel,
+                             store=site_store.name)
     splitter = DumpSplitter()
     compression = manifest.compression if manifest is not None else "auto"
     fetched = prefetch(reader, cancel=cancel)

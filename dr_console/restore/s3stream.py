@@ -26,7 +26,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from dr_console.backup.s3 import S3Client
 from dr_console.manifest import Manifest
-from dr_console.restore.errors import CorruptCopy, RestoreCancelled, RestoreError
+from dr_console.restore.errors import CopyGone, CorruptCopy, RestoreCancelled, RestoreError
 
 DEFAULT_CHUNK = 8 * 1024 * 1024
 _PIECE = 1024 * 1024  # what one body.read() hands on: small enough to keep the pipeline moving
@@ -50,7 +50,7 @@ class ResumableReader:
 
     def __init__(self, client: S3Client, bucket: str, key: str, *, size: int, etag: str,
                  chunk: int = DEFAULT_CHUNK, retries: int = 5,
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | None = None, store: str = "") -> None:
         if chunk <= 0:
             raise ValueError("chunk must be positive")
         self.client = client
@@ -61,6 +61,7 @@ class ResumableReader:
         self.chunk = chunk
         self.retries = retries
         self.cancel = cancel
+        self.store = store or bucket  # the site file's name for it, in messages
         self.bytes_read = 0
         self.resumes = 0  # how many times a GET was re-issued after an error
         self._sha = hashlib.sha256()
@@ -100,7 +101,10 @@ class ResumableReader:
                 if code in ("PreconditionFailed", "412") or status == 412:
                     raise CorruptCopy(f"s3://{self.bucket}/{self.key} changed while it was being "
                                       "read (ETag no longer matches); start again") from None
-                raise RestoreError(f"cannot read s3://{self.bucket}/{self.key}: {code or exc}") from None
+                if code in ("NoSuchKey", "404", "NotFound") or status == 404:
+                    raise CopyGone(self.store, self.bucket, self.key) from None
+                raise RestoreError(f"cannot read s3://{self.bucket}/{self.key} from store "
+                                   f"{self.store}: {code or exc}") from None
             except (*_TRANSIENT, BotoCoreError) as exc:
                 failures += 1
                 if failures > self.retries:

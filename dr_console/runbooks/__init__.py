@@ -21,8 +21,8 @@ from dr_console.runbooks.engine import (
 )
 
 if TYPE_CHECKING:
-    from dr_console.config import Site
     from dr_console.runbooks.events import Sink
+    from dr_console.schema import Site
 
 __all__ = ["Cancelled", "Context", "Engine", "Outcome", "Refused", "Result", "Runbook", "Step", "StepFailed",
            "resume", "run"]

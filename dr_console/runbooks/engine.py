@@ -13,11 +13,11 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from dr_console.errors import DrConsoleError
 from dr_console.runbooks import events
+from dr_console.runbooks.events import Outcome
 from dr_console.runbooks.journal import Journal, new_run_id, short_id
 from dr_console.runbooks.locks import TargetLock
 
@@ -46,19 +46,6 @@ class Refused(DrConsoleError):
     """A confirmation a step asked for was not given; nothing was changed."""
 
     exit_code = 2
-
-
-class Outcome(StrEnum):
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    ABORTED = "aborted"  # cancelled: Ctrl-C, or the TUI's cancel
-    REFUSED = "refused"  # a confirmation was not given
-    DRY_RUN = "dry-run"
-
-    @property
-    def exit_code(self) -> int:
-        return {Outcome.SUCCEEDED: 0, Outcome.DRY_RUN: 0, Outcome.FAILED: 1,
-                Outcome.REFUSED: 2, Outcome.ABORTED: 130}[self]
 
 
 Check = Callable[["Context"], bool]

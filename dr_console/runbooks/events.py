@@ -5,7 +5,23 @@ writes it as JSON lines. Nothing here knows about screens."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
 from typing import Any, Protocol
+
+
+class Outcome(StrEnum):
+    """How a run ended, as the journal and every face name it."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ABORTED = "aborted"  # cancelled: Ctrl-C, a hang-up, the console's abort
+    REFUSED = "refused"  # a confirmation was not given
+    DRY_RUN = "dry-run"
+
+    @property
+    def exit_code(self) -> int:
+        return {Outcome.SUCCEEDED: 0, Outcome.DRY_RUN: 0, Outcome.FAILED: 1,
+                Outcome.REFUSED: 2, Outcome.ABORTED: 130}[self]
 
 
 @dataclass(frozen=True)
@@ -83,7 +99,7 @@ class StepFailed:
 @dataclass(frozen=True)
 class RunFinished:
     run_id: str
-    outcome: str  # see engine.Outcome
+    outcome: str  # an Outcome value
     seconds: float
     message: str = ""
 
@@ -100,6 +116,32 @@ def to_record(event: Event) -> dict[str, Any]:
     elif isinstance(event, StepStarted):
         data["step"] = event.step.id
     return {"event": type(event).__name__, **data}
+
+
+_EVENTS: dict[str, type] = {cls.__name__: cls for cls in (
+    Plan, StepStarted, Progress, LogLine, NeedsConfirmation, StepDone, StepSkipped, StepFailed,
+    RunFinished)}
+
+
+def from_record(record: dict[str, Any], titles: dict[str, str] | None = None) -> Event | None:
+    """The event a journal record holds (see `to_record`), or None for a
+    record of another type or an unknown event. A StepStarted record names
+    its step only: `titles` (from the run's Plan) gives it its title back."""
+    cls = _EVENTS.get(str(record.get("event", ""))) if record.get("type") == "event" else None
+    if cls is None:
+        return None
+    names = {f.name for f in fields(cls)}
+    data = {k: v for k, v in record.items() if k in names}
+    try:
+        if cls is Plan:
+            data["steps"] = tuple(StepInfo(**s) for s in data.get("steps", []))
+        elif cls is StepStarted:
+            step = str(data.get("step", ""))
+            data["step"] = StepInfo(step, (titles or {}).get(step, step), "", "", False, "")
+        event: Event = cls(**data)
+    except TypeError:  # a record from another version: shown as nothing, not as a crash
+        return None
+    return event
 
 
 class Sink(Protocol):

@@ -15,18 +15,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dr_console import commandlog
-from dr_console.errors import DrConsoleError
+from dr_console import mysqldb
 from dr_console.restore.checks import base_tables, checksum_tables, quote_ident, schema_exists
+from dr_console.restore.errors import CopyGone
+from dr_console.runbooks import copies
 from dr_console.runbooks.engine import Context, Refused, Runbook, Step, StepFailed
 
 if TYPE_CHECKING:
-    from dr_console.config import MySQLServer, Site, Store
     from dr_console.manifest import Manifest
+    from dr_console.restore.loader import LoadReport
+    from dr_console.schema import MySQLServer, Site, Store
 
 NAME = "metadata-db"
-# An inventory older than this is gathered again before choosing a copy.
-MAX_SNAPSHOT_AGE = 600
+# What a metadata database is restored from.
+DUMP_KINDS = frozenset({"sql-dump"})
 MY_CNF = "~/.my.cnf"  # the equivalent commands name a file, never a password
 # Smoke checks that prove the service works, not just its tables.
 OPENSTACK_SMOKE = {"keystone": "token issue", "nova": "server list"}
@@ -44,61 +46,8 @@ def keep_name(db: str, when: datetime | None = None) -> str:
 # Site lookups
 
 
-def pick_server(site: Site, name: str | None, db: str) -> MySQLServer:
-    if name is not None:
-        for server in site.mysql:
-            if server.name == name:
-                return server
-        known = ", ".join(s.name for s in site.mysql) or "none"
-        raise DrConsoleError(f"no mysql server {name!r} in {site.path} (servers: {known})")
-    candidates = [s for s in site.mysql if s.includes(db)]
-    if len(candidates) == 1:
-        return candidates[0]
-    if not candidates:
-        raise DrConsoleError(f"no mysql server in {site.path} covers database {db!r}")
-    names = ", ".join(s.name for s in candidates)
-    raise DrConsoleError(f"several servers may hold {db!r} ({names}): choose one with --server")
-
-
-def store_for(site: Site, location: str) -> tuple[Store, str]:
-    from dr_console.providers.store import parse_location
-
-    bucket, key = parse_location(location)
-    for store in site.stores:
-        if store.bucket == bucket and key.startswith(store.prefix.strip("/")):
-            return store, key
-    raise DrConsoleError(f"{location} is in no store of {site.path}")
-
-
 def mysql_base(server: MySQLServer) -> str:
     return f"mysql --defaults-extra-file={MY_CNF} -h {server.host} -P {server.port}"
-
-
-def connect(server: MySQLServer, database: str | None = None) -> Any:
-    """An admin connection for restores (the site's restore_user)."""
-    import pymysql
-
-    try:
-        user, secret = server.restore_credentials()
-    except OSError as exc:
-        raise DrConsoleError(f"mysql {server.name}: {exc}") from None
-    try:
-        return pymysql.connect(
-            host=server.host, port=server.port, user=user,
-            password=secret.reveal() if secret else "", database=database,
-            connect_timeout=server.timeout, autocommit=True, charset="utf8mb4",
-            cursorclass=commandlog.logged_cursor_class(f"{server.host}:{server.port}"),
-        )
-    except pymysql.MySQLError as exc:
-        code = exc.args[0] if exc.args else "?"
-        text = str(exc.args[1]) if len(exc.args) > 1 else type(exc).__name__
-        hint = ""
-        if code == 1045:  # access denied: the site file names the account and its secret
-            files = "restore_user and restore_password_file" if server.restore_user \
-                else "user and password_file"
-            hint = f"; check {files} of {server.name} in the site file"
-        raise DrConsoleError(f"mysql {server.name} ({server.host}:{server.port}) as {user!r}: "
-                             f"{text[:160]} ({code}){hint}") from None
 
 
 def written_since(conn: Any, db: str, moment: str | None) -> set[str]:
@@ -118,61 +67,23 @@ def table_checksums(conn: Any, db: str) -> dict[str, int | None]:
     return checksum_tables(conn, db)
 
 
-def connection_params(server: MySQLServer) -> Any:
-    """The restore account as the restore library takes it."""
-    from dr_console.backup.dump import ConnectionParams
-
-    try:
-        user, secret = server.restore_credentials()
-    except OSError as exc:
-        raise DrConsoleError(f"mysql {server.name}: {exc}") from None
-    return ConnectionParams(host=server.host, port=server.port, user=user, password=secret,
-                            name=server.name)
-
-
-def fresh_snapshot(site: Site, log: Any) -> Any:
-    from dr_console.inventory import gather, load_cached, save_snapshot
-
-    cached = load_cached(site)
-    if cached is not None and (datetime.now(UTC) - cached.generated_at).total_seconds() \
-            <= MAX_SNAPSHOT_AGE:
-        return cached
-    log("inventory cache missing or older than 10 min: asking every backend now")
-    snapshot = gather(site)
-    save_snapshot(snapshot, site)
-    return snapshot
-
-
-def orphan_dumps(site: Site, db: str) -> list[Any]:
-    """SQL dumps named for `db` that the inventory could not bind to an
-    asset, because the database no longer exists. Verified like any copy."""
-    from dr_console.inventory import providers_for, run
-
-    stores = [p for p in providers_for(site) if getattr(p, "provider", "") == "store"]
-    binding = run(site, providers=stores).binding
-    return [o.copy for o in binding.orphans
-            if o.asset_name == db and o.copy.kind == "sql-dump"
-            and o.asset_kind in (None, "database")]
-
-
-def read_manifest(store: Store, key: str) -> Manifest | None:
-    from botocore.exceptions import ClientError
-
-    from dr_console.backup.s3 import store_client
+def read_manifest(client: Any, store: Store, key: str) -> Manifest | None:
+    """The copy's manifest, None when it has none; an unreadable one is an error."""
     from dr_console.manifest import Manifest, ManifestError, manifest_key
+    from dr_console.providers._boto import BOTO_ERRORS, error_code, reason
 
-    client = store_client(store)
     try:
         body = client.get_object(Bucket=store.bucket, Key=manifest_key(key))["Body"].read()
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+    except BOTO_ERRORS as exc:
+        if error_code(exc) in ("NoSuchKey", "404", "NotFound"):
             return None
-        raise DrConsoleError(f"cannot read the manifest of s3://{store.bucket}/{key}: "
-                             f"{exc.response.get('Error', {}).get('Code')}") from None
+        raise StepFailed("cannot read the manifest: " + reason(
+            exc, where=f"store {store.name} (bucket {store.bucket}, key {manifest_key(key)})",
+            timeout=store.timeout)) from None
     try:
         return Manifest.from_json(body)
     except ManifestError as exc:
-        raise DrConsoleError(f"s3://{store.bucket}/{key}: {exc}") from None
+        raise StepFailed(f"s3://{store.bucket}/{key}: {exc}") from None
 
 
 def manifest_from_state(state: dict[str, Any]) -> Manifest | None:
@@ -192,7 +103,7 @@ def build(site: Site | None, params: dict[str, Any]) -> Runbook:
     if site is None:
         site = load_site(params.get("site_file") or None)
     db = params["db"]
-    server = pick_server(site, params.get("server"), db)
+    server = site.mysql_server(db, params.get("server"))
     params = {"db": db, "server": server.name, "copy": params.get("copy"),
               "site_file": str(Path(site.path).resolve())}
     rb = _MetadataRestore(site, server, db, params.get("copy"))
@@ -209,12 +120,13 @@ class _MetadataRestore:
         self.db = db
         self.copy = copy
         self._swap_seen = False  # the swap, once seen done, stays done for this process
-        self._hint = copy or _cached_last_good(site, server, db)
+        self.ref = copies.AssetRef(server.name, "database", db)
+        self._hint = copy or copies.cached_choice(site, self.ref, DUMP_KINDS)
 
     # -- helpers
 
     def _conn(self) -> Any:
-        return connect(self.server)
+        return mysqldb.connect(mysqldb.Account.restore(self.server))
 
     def _staging(self, ctx: Context) -> str:
         return str(ctx.state.setdefault("staging", staging_name(self.db, ctx.short_id)))
@@ -302,7 +214,7 @@ class _MetadataRestore:
         return f"dr-console drop-kept {keep}  # once you no longer need it"
 
     def _openstack_cloud(self) -> Any:
-        from dr_console.config import OpenStackCloud
+        from dr_console.schema import OpenStackCloud
 
         return next((c for c in self.site.clouds if isinstance(c, OpenStackCloud)), None)
 
@@ -312,20 +224,25 @@ class _MetadataRestore:
         db, server = self.db, self.server
         return [
             Step("choose-copy", "Choose the copy", self.check_choose, self.choose, self.verify_choose,
-                 guidance=f"The newest **good** `sql-dump` of `{db}` (checksum and size match its "
-                          "manifest), or the one given with `--copy`. A copy without a manifest "
-                          "is unverified and needs your confirmation.",
+                 guidance=f"The newest **good** `sql-dump` of `{db}`: its size and sha256 equal its "
+                          "manifest's and it ends with the dump's completion trailer (or, without a "
+                          "manifest, it is complete: unverified, and it needs your typed "
+                          "confirmation). Or the one given with `--copy`. A cached inventory that "
+                          "is old or could not see the stores is gathered anew first.",
                  command=self._cmd_choose),
             Step("restore-staging", "Restore into a staging schema", self.check_staging,
                  self.restore, self.verify_restored,
                  guidance=f"Streams the dump from the store into a new schema next to `{db}`; "
-                          "the live database is not touched. sha256 and size are checked while "
-                          "streaming; a damaged copy stops here.",
+                          "the live database is not touched. The stream's sha256 and size are "
+                          "compared with the manifest and the dump must end with its completion "
+                          "trailer: a damaged or truncated copy stops here, staging dropped.",
                  command=self._cmd_restore, cleanup=self.drop_staging),
             Step("verify-staging", "Verify the staging schema", self.check_verified,
                  self.verify_staging_action,
-                 guidance="Every table of the manifest is there with its row count; "
-                          "CHECKSUM TABLE records what the live tables must carry after the swap.",
+                 guidance="Every table of the manifest is there with the row count the manifest "
+                          "recorded (without a manifest: only that tables exist). CHECKSUM TABLE "
+                          "of each staging table is recorded: after the swap the live tables "
+                          "must carry the same checksums.",
                  command=self._cmd_verify),
             Step("swap-in", f"Swap it in as {db}", self._swapped, self.swap, self.verify_swap,
                  guidance=f"One atomic `RENAME TABLE` moves the current tables of `{db}` into a "
@@ -350,32 +267,31 @@ class _MetadataRestore:
         return "copy" in ctx.state
 
     def choose(self, ctx: Context) -> None:
-        from dr_console.policy import is_good
-
-        location = self.copy
-        created = None
-        if location is None:
-            snapshot = fresh_snapshot(self.site, ctx.log)
-            asset_id = f"{self.server.name}:database:{self.db}"
-            coverage = next((c for c in snapshot.coverages if c.asset.id == asset_id), None)
-            if coverage is not None:
-                good = [c for c in coverage.copies if c.kind == "sql-dump" and is_good(c)]
-            else:
-                # The database is gone (the disaster itself): the inventory lists
-                # no asset to bind its dumps to, so ask the stores for them.
-                ctx.log(f"{self.db} is not on {self.server.name}: looking for its dumps in the stores")
-                good = [c for c in orphan_dumps(self.site, self.db) if is_good(c)]
-            if not good:
-                raise StepFailed(f"no good sql-dump of {self.db} in the stores; "
-                                 "pick one yourself with --copy s3://...")
-            best = max(good, key=lambda c: c.created_at)
+        if self.copy is not None:
+            location, created = self.copy, None
+            ctx.log(f"the copy named with --copy: {location}")
+        else:
+            best = copies.choose(self.site, self.ref, DUMP_KINDS, ctx.log)
             location, created = best.location, best.created_at.isoformat()
-            ctx.log(f"last good copy: {location} ({created})")
-        store, key = store_for(self.site, location)
-        manifest = read_manifest(store, key)
+        try:
+            self._take(ctx, location, created)
+        except CopyGone as gone:
+            self._take(ctx, *self._next_copy(ctx, gone))
+
+    def _take(self, ctx: Context, location: str, created: str | None) -> None:
+        """Make `location` this run's copy: it must be there, of this
+        database, and verified by a manifest or confirmed by the operator."""
+        from dr_console.backup.s3 import store_client
+        from dr_console.restore.pipeline import head_copy
+
+        store, key = self.site.store_for(location)
+        client = store_client(store)
+        head_copy(client, store, key)
+        manifest = read_manifest(client, store, key)
         if manifest is None:
-            ctx.log(f"{location} has no manifest: it is UNVERIFIED (no checksum, no row counts "
-                    "to compare with)", "warning")
+            ctx.log(f"{location} has no manifest: it is UNVERIFIED. There is no sha256 or size "
+                    "to compare it with and no row counts to check the load against; only the "
+                    "dump's own completion trailer will be checked", "warning")
             if not ctx.confirm(self.db, f"restore {self.db} from an unverified copy"):
                 raise Refused("an unverified copy needs the typed confirmation; nothing changed")
         else:
@@ -383,10 +299,29 @@ class _MetadataRestore:
             if source_db and source_db != self.db:
                 raise StepFailed(f"{location} is a dump of {source_db!r}, not {self.db!r}")
             created = manifest.created_at.isoformat()
+            ctx.log(f"its manifest gives sha256 and size, checked while it streams, and the row "
+                    f"counts of {len(manifest.tables)} tables, checked after the load")
         ctx.state["manifest"] = json.loads(manifest.to_json()) if manifest else None
         ctx.state["copy"] = {"location": location, "store": store.name, "key": key,
                              "created_at": created, "verified": manifest is not None}
         self._staging(ctx)  # named now, so the next step's command shows it
+
+    def _next_copy(self, ctx: Context, gone: CopyGone) -> tuple[str, str]:
+        """The chosen copy vanished from its store: the next good one, after
+        the operator agrees (--yes agrees, and the journal says so)."""
+        ctx.log(str(gone), "warning")
+        if self.copy is not None:
+            found = copies.find(self.site, self.ref, DUMP_KINDS, ctx.log, refresh=True)
+            others = "; ".join(f"--copy {c.location}" for c in found.good) or "none is good"
+            raise StepFailed(f"{gone}. The good copies of {self.db} now: {others}")
+        best = copies.choose(self.site, self.ref, DUMP_KINDS, ctx.log, exclude={gone.location},
+                             refresh=True)
+        if not ctx.confirm(self.db, f"{gone.location} is gone; restore {self.db} from "
+                                    f"{best.location}, made {copies.when_text(best.created_at)}, "
+                                    "instead"):
+            raise Refused("the next good copy was not confirmed; nothing changed")
+        ctx.log(f"restoring from {best.location} instead of {gone.location}, which is gone")
+        return best.location, best.created_at.isoformat()
 
     def verify_choose(self, ctx: Context) -> None:
         if "copy" not in ctx.state:
@@ -413,7 +348,6 @@ class _MetadataRestore:
         ctx.state.pop("staging_loaded", None)
         ctx.state.pop("checksums", None)
         self.drop_staging(ctx)  # a half-loaded schema left by a killed run
-        copy = ctx.state["copy"]
         phases: set[str] = set()
 
         def progress(phase: str, done: int, total: int, rows: int) -> None:
@@ -424,14 +358,28 @@ class _MetadataRestore:
                 if phase in _PHASES:
                     ctx.log(_PHASES[phase])
 
-        report = pipeline.restore_into_staging(
-            self.site.store(copy["store"]), copy["key"], connection_params(self.server), self.db,
-            manifest=manifest_from_state(ctx.state), progress=progress, cancel=ctx.cancel_event,
-            expect_database=self.db, staging_db=staging,
-        )
-        ctx.log(_describe_report(report))
-        for note in getattr(report, "notes", []):
+        for _attempt in range(3):
+            copy = ctx.state["copy"]
+            try:
+                report = pipeline.restore_into_staging(
+                    self.site.store(copy["store"]), copy["key"], mysqldb.Account.restore(self.server),
+                    self.db, manifest=manifest_from_state(ctx.state), progress=progress,
+                    cancel=ctx.cancel_event, expect_database=self.db, staging_db=staging,
+                )
+                break
+            except CopyGone as gone:  # deleted since it was chosen: the next good one
+                self._take(ctx, *self._next_copy(ctx, gone))
+        else:
+            raise StepFailed(f"three chosen copies of {self.db} vanished while restoring; "
+                             "the store is changing under us: look at its lifecycle rules")
+        ctx.log(describe_load(report))
+        for note in report.notes:
             ctx.log(note)
+        ctx.state["load"] = {"rows": report.rows, "plain_bytes": report.bytes,
+                             "stored_bytes": report.stored_bytes, "seconds": round(report.seconds, 3),
+                             "workers": report.workers, "parallel": report.parallel,
+                             "spool_bytes": getattr(report, "spool_bytes", None),
+                             "verified": report.verified}
         ctx.state["staging_loaded"] = True
 
     def verify_restored(self, ctx: Context) -> None:
@@ -489,11 +437,6 @@ class _MetadataRestore:
             else:
                 ctx.log("no manifest: row counts cannot be compared (unverified copy)", "warning")
             checksums = table_checksums(conn, staging)
-            reference = getattr(manifest, "checksums", None) if manifest else None
-            if reference:
-                wrong = [t for t, v in reference.items() if checksums.get(t) != v]
-                if wrong:
-                    raise StepFailed(f"CHECKSUM TABLE differs from the manifest for {', '.join(wrong)}")
             ctx.log(f"CHECKSUM TABLE recorded for {len(checksums)} tables")
         finally:
             conn.close()
@@ -607,39 +550,20 @@ class _MetadataRestore:
             ctx.log(f"{self.db} did not exist before the restore: nothing was kept")
 
 
-def _cached_last_good(site: Site, server: MySQLServer, db: str) -> str | None:
-    """The plan names the copy the cached inventory would choose (reading
-    the cache touches nothing; the real choice is made by step 1)."""
-    from dr_console.inventory import load_cached
-    from dr_console.policy import is_good
-
-    snapshot = load_cached(site)
-    if snapshot is None:
-        return None
-    asset_id = f"{server.name}:database:{db}"
-    for coverage in snapshot.coverages:
-        if coverage.asset.id == asset_id:
-            good = [c for c in coverage.copies if c.kind == "sql-dump" and is_good(c)]
-            return max(good, key=lambda c: c.created_at).location if good else None
-    return None
-
-
 _PHASES = {
-    "data": "stream read and verified (size, sha256); loading the rest of the data",
+    "data": "the copy is read to its end; loading the rest of the data",
     "objects": "creating views, triggers and routines",
     "verify": "checking every table's row count against the manifest",
 }
 
 
-def _describe_report(report: Any) -> str:
+def describe_load(report: LoadReport) -> str:
+    """What was loaded and exactly what was checked on the way."""
     from dr_console.humanize import size
 
-    tables = getattr(report, "tables", {}) or {}
-    rows = getattr(report, "rows", None)
-    if rows is None:
-        rows = sum(tables.values())
-    mode = f"{report.workers} connections" if getattr(report, "parallel", False) else "serial"
-    checked = "sha256 and size match the manifest" if getattr(report, "verified", False) \
-        else "no manifest to check against"
-    return (f"loaded {len(tables)} tables, {rows} rows, {size(getattr(report, 'bytes', 0))} of SQL "
-            f"in {getattr(report, 'seconds', 0.0):.1f}s ({mode}); {checked}")
+    mode = f"{report.workers} connections" if report.parallel else "one connection"
+    checked = ("sha256 and size equal the manifest's" if report.verified
+               else "no manifest, so sha256 and size were compared with nothing (unverified)")
+    return (f"loaded {len(report.tables)} tables, {report.rows} rows, {size(report.bytes)} of SQL "
+            f"in {report.seconds:.1f}s over {mode}; the dump ends with its completion trailer; "
+            f"{checked}")

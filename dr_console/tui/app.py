@@ -35,8 +35,8 @@ from dr_console.tui.messages import LoadFailed, Origin, SnapshotLoaded
 from dr_console.tui.screens.inventory import InventoryScreen
 
 if TYPE_CHECKING:
-    from dr_console.config import Site
     from dr_console.runbooks.engine import Runbook
+    from dr_console.schema import Site
 
 MODES = ("LIVE", "DRILL")
 
@@ -360,13 +360,13 @@ def build_for_site(site_path: Path | None) -> SiteBackend:
     site = load_site(site_path)
 
     def load_cached() -> Snapshot | None:
-        from dr_console.inventory import load_cached as inventory_load_cached
+        from dr_console import snapshots
 
-        return inventory_load_cached(site)
+        return snapshots.load(site.path)
 
     def refresh() -> Snapshot:
-        from dr_console import commandlog
-        from dr_console.inventory import gather, save_snapshot
+        from dr_console import commandlog, snapshots
+        from dr_console.inventory import gather
 
         # Here, in the worker, not before the first frame: hooking botocore
         # imports it.
@@ -375,13 +375,13 @@ def build_for_site(site_path: Path | None) -> SiteBackend:
         # So the next start shows this at once. A cache that cannot be
         # written must not hide fresh data the operator is waiting for.
         with contextlib.suppress(OSError):
-            save_snapshot(snapshot, site)
+            snapshots.save(snapshot, site.path)
         return snapshot
 
     def plan(remedy: Remedy) -> Plan:
-        from dr_console.remedies import load_plan
+        from dr_console.runbooks.registry import plan_for
 
-        return load_plan(site, remedy)
+        return plan_for(site, remedy)
 
     def build_runbook(name: str, params: dict[str, Any]) -> Runbook:
         return _build_for(site, name, params)

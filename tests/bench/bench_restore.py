@@ -39,8 +39,9 @@ import pymysql  # noqa: E402
 
 from dr_console.backup.dump import ConnectionParams, backup_database  # noqa: E402
 from dr_console.backup.s3 import store_client  # noqa: E402
-from dr_console.config import Secret, load_site  # noqa: E402
+from dr_console.config import load_site  # noqa: E402
 from dr_console.manifest import Manifest, manifest_key  # noqa: E402
+from dr_console.schema import Secret  # noqa: E402
 
 SOURCE = "drbench_nova"
 BASELINE = "drbench_baseline"

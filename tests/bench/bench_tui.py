@@ -39,9 +39,12 @@ from textual.coordinate import Coordinate
 from textual.widget import Widget
 from textual.widgets import DataTable, Input
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' sample data
+
+from sampledata import SAMPLE_NOW, sample_snapshot
+
 from dr_console.model import Coverage, Snapshot
 from dr_console.present import filter_index, index_coverages, parse_filter, sorted_coverages
-from dr_console.tui.sample import SAMPLE_NOW, sample_snapshot
 from dr_console.tui.widgets import inventory_table
 from dr_console.tui.widgets.inventory_table import (
     COLUMNS,

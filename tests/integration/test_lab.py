@@ -23,11 +23,12 @@ import pytest
 from dr_console.backup.dump import backup_database
 from dr_console.backup.host import ssh_connect
 from dr_console.backup.s3 import store_client
-from dr_console.config import AwsCloud, Site, load_site
+from dr_console.config import load_site
 from dr_console.errors import HostKeyError
 from dr_console.lab import lab_status, lab_up
 from dr_console.lab.seed_aws import clients as aws_clients
 from dr_console.manifest import Manifest, manifest_key
+from dr_console.schema import AwsCloud, Site
 
 pytestmark = pytest.mark.lab
 

@@ -26,8 +26,9 @@ import pymysql
 import pytest
 from labhelpers import wait_for_rows_in_staging
 
-from dr_console.config import Site, load_site
+from dr_console.config import load_site
 from dr_console.runbooks.metadata_db import table_checksums
+from dr_console.schema import Site
 
 pytestmark = pytest.mark.lab
 
@@ -134,8 +135,8 @@ def objects(site: Site) -> Iterator[list[str]]:
 
 
 def openstack(site: Site) -> Any:
-    from dr_console.config import OpenStackCloud
     from dr_console.providers.openstack import OpenStackProvider
+    from dr_console.schema import OpenStackCloud
 
     cloud = next(c for c in site.clouds if isinstance(c, OpenStackCloud))
     return OpenStackProvider(cloud).connect()

@@ -22,8 +22,7 @@ import pytest
 import yaml
 
 from dr_console.backup.s3 import store_client
-from dr_console.config import AwsCloud, Host, MySQLServer, OpenStackCloud, Site
-from dr_console.errors import ProviderError
+from dr_console.errors import LocationError, ProviderError
 from dr_console.inventory import collect, gather, providers_for, run
 from dr_console.lab.procs import port_open
 from dr_console.manifest import Manifest, manifest_key
@@ -34,6 +33,7 @@ from dr_console.providers.hosts import HostProvider
 from dr_console.providers.mysql import SYSTEM_SCHEMAS, MySQLProvider
 from dr_console.providers.openstack import OpenStackProvider
 from dr_console.providers.store import StoreProvider, verify_location
+from dr_console.schema import AwsCloud, Host, MySQLServer, OpenStackCloud, Site
 from dr_console.verifycache import VerifyCache
 
 pytestmark = pytest.mark.lab
@@ -198,7 +198,7 @@ def test_unknown_host_key_is_refused(lab_site: Site, tmp_path: Path) -> None:
 
 
 def test_declared_assets() -> None:
-    from dr_console.config import DeclaredAsset
+    from dr_console.schema import DeclaredAsset
 
     entry = DeclaredAsset(name="playbooks", kind="repo", tags={"dr:class": "boot-infra"})
     [asset] = DeclaredProvider(entry).discover().assets
@@ -378,7 +378,7 @@ def test_verify_location(test_store: tuple[Site, Any], private_cache: Path) -> N
     assert unmatched.asset_name == "" and unmatched.copy.verification.has_manifest is False
     with pytest.raises(ProviderError, match="no such object"):
         verify_location(site, f"s3://{bucket}/nope.sql.gz")
-    with pytest.raises(ProviderError, match="no store in the site file"):
+    with pytest.raises(LocationError, match="in no store of"):
         verify_location(site, "s3://elsewhere/x.sql.gz")
 
 
@@ -523,7 +523,7 @@ def test_bad_credentials_are_named_without_secrets(lab_site: Site, tmp_path: Pat
     server = lab_site.mysql[0].model_copy(update={"password_file": wrong})
     with pytest.raises(ProviderError) as caught:
         MySQLProvider(server).discover()
-    assert "access denied for user" in str(caught.value)
+    assert "access denied; check user and password_file of" in str(caught.value)
     assert "definitely-wrong" not in str(caught.value)
 
 
@@ -639,13 +639,13 @@ def test_gather_survives_a_dead_provider(lab_site: Site, tmp_path: Path,
 
 
 def test_snapshot_cache_round_trip(lab_site: Site, private_cache: Path) -> None:
-    from dr_console.inventory import load_cached, save_snapshot
+    from dr_console import snapshots
 
-    assert load_cached(lab_site) is None
+    assert snapshots.load(lab_site.path) is None
     snapshot = gather(lab_site, timeout=60)
-    path = save_snapshot(snapshot, lab_site)
+    path = snapshots.save(snapshot, lab_site.path)
     assert path.parent == private_cache / "snapshots"
-    loaded = load_cached(lab_site)
+    loaded = snapshots.load(lab_site.path, same_site_file=True)
     assert loaded is not None
     assert loaded.summary() == snapshot.summary()
     assert [c.asset.id for c in loaded.coverages] == [c.asset.id for c in snapshot.coverages]

@@ -30,12 +30,13 @@ import pytest
 import yaml
 from labhelpers import wait_for_rows_in_staging
 
-from dr_console.backup.dump import ConnectionParams, backup_database
+from dr_console.backup.dump import backup_database
 from dr_console.backup.s3 import store_client
-from dr_console.config import Secret, Site
 from dr_console.lab import mariadb, procs
 from dr_console.manifest import manifest_key
+from dr_console.mysqldb import Account
 from dr_console.restore.checks import checksum_tables
+from dr_console.schema import Secret, Site
 
 pytestmark = pytest.mark.lab
 
@@ -82,20 +83,20 @@ class Private:
         procs.stop_all(self.where)
         shutil.rmtree(self.where / "mariadb", ignore_errors=True)  # a few hundred MB of datadir
 
-    def params(self) -> ConnectionParams:
-        return ConnectionParams(host=procs.LOOPBACK, port=self.port, user=self.server.admin_user,
+    def params(self) -> Account:
+        return Account(host=procs.LOOPBACK, port=self.port, user=self.server.admin_user,
                                 password=Secret(self.server.admin_password), name=SERVER)
 
 
 @pytest.fixture(scope="module")
-def lab_admin(lab_site: Site) -> ConnectionParams:
+def lab_admin(lab_site: Site) -> Account:
     server = lab_site.mysql[0]
     secret = (Path(lab_site.path).parent / "secrets" / "mariadb-admin").read_text().strip()
-    return ConnectionParams(host=server.host, port=server.port, user="labadmin",
+    return Account(host=server.host, port=server.port, user="labadmin",
                             password=Secret(secret), name="lab")
 
 
-def _defaults_file(params: ConnectionParams, directory: Path) -> Path:
+def _defaults_file(params: Account, directory: Path) -> Path:
     path = directory / f"client-{params.port}.cnf"
     secret = params.password.reveal() if params.password else ""
     path.write_text(f"[client]\nuser={params.user}\npassword=\"{secret}\"\n")
@@ -103,7 +104,7 @@ def _defaults_file(params: ConnectionParams, directory: Path) -> Path:
     return path
 
 
-def make_live_db(private: Private, lab_admin: ConnectionParams, filler_rows: int) -> dict[str, Any]:
+def make_live_db(private: Private, lab_admin: Account, filler_rows: int) -> dict[str, Any]:
     """DB on the private server: the lab's `shop` (tables, view, trigger,
     routine) plus a filler table. Returns its checksums."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -134,7 +135,7 @@ def schemas(conn: Any, like: str = "%") -> list[str]:
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory, lab_site: Site,
-           lab_admin: ConnectionParams) -> Iterator[dict[str, Any]]:
+           lab_admin: Account) -> Iterator[dict[str, Any]]:
     """Private server A holding DB (shop + 400k filler rows), and its dump in
     the offsite store under drtest/ (removed afterwards, with its manifest)."""
     private = Private(tmp_path_factory.mktemp("mariadb-a"))
@@ -282,7 +283,7 @@ def test_server_restart_mid_load_fails_clearly_then_resume_restores(
 
 
 def test_tablespace_full_in_staging_fails_clearly_and_drops_it(
-        source: dict[str, Any], lab_site: Site, lab_admin: ConnectionParams,
+        source: dict[str, Any], lab_site: Site, lab_admin: Account,
         tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, xdg: dict[str, str]) -> None:
     # Server B: one shared tablespace capped at 40 MB; its live DB is small, the dump is not.
     private = Private(tmp_path_factory.mktemp("mariadb-b"), CAPPED)

@@ -22,10 +22,10 @@ import pymysql
 import pytest
 from urllib3.exceptions import ProtocolError
 
-from dr_console.backup.dump import ConnectionParams, RowCounter
+from dr_console.backup.dump import RowCounter
 from dr_console.backup.s3 import put_manifest, store_client
-from dr_console.config import Secret, Site
 from dr_console.manifest import Manifest, manifest_key
+from dr_console.mysqldb import Account
 from dr_console.restore import (
     CorruptCopy,
     RestoreCancelled,
@@ -38,6 +38,7 @@ from dr_console.restore import (
     verify_staging,
 )
 from dr_console.restore.checks import base_tables, schema_exists
+from dr_console.schema import Secret, Site
 
 pytestmark = pytest.mark.lab
 
@@ -49,16 +50,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 
 @pytest.fixture(scope="module")
-def admin(lab_site: Site) -> ConnectionParams:
+def admin(lab_site: Site) -> Account:
     """An admin account: the drconsole user is read-only and cannot restore."""
     server = lab_site.mysql[0]
     secret = Path(lab_site.path).parent / "secrets" / "mariadb-admin"
-    return ConnectionParams(host=server.host, port=server.port, user="labadmin",
+    return Account(host=server.host, port=server.port, user="labadmin",
                             password=Secret(secret.read_text().strip()), name="lab-admin")
 
 
 @pytest.fixture
-def conn(admin: ConnectionParams) -> Iterator[Any]:
+def conn(admin: Account) -> Iterator[Any]:
     assert admin.password is not None
     connection = pymysql.connect(host=admin.host, port=admin.port, user=admin.user,
                                  password=admin.password.reveal(), autocommit=True, connect_timeout=5,
@@ -151,7 +152,7 @@ def _manifest_for(stored: bytes, plain: bytes, database: str) -> Manifest:
 
 
 @pytest.mark.parametrize("workers", [None, 1])
-def test_restore_keystone_matches_live(store: Any, s3: Any, admin: ConnectionParams, conn: Any,
+def test_restore_keystone_matches_live(store: Any, s3: Any, admin: Account, conn: Any,
                                        scratch: list[str], keystone_copy: tuple[str, Manifest],
                                        workers: int | None) -> None:
     key, manifest = keystone_copy
@@ -174,7 +175,7 @@ def test_restore_keystone_matches_live(store: Any, s3: Any, admin: ConnectionPar
     assert seen[-1][1] == seen[-1][2] == manifest.size
 
 
-def test_parallel_restore_of_a_nova_like_database(store: Any, s3: Any, admin: ConnectionParams,
+def test_parallel_restore_of_a_nova_like_database(store: Any, s3: Any, admin: Account,
                                                   conn: Any, scratch: list[str],
                                                   uploads: list[str]) -> None:
     """Several tables, a foreign key, a trigger, JSON and blobs, over three
@@ -205,7 +206,7 @@ def test_parallel_restore_of_a_nova_like_database(store: Any, s3: Any, admin: Co
 
 
 def test_corrupt_copy_same_size_is_refused_and_staging_dropped(
-        store: Any, s3: Any, admin: ConnectionParams, conn: Any, scratch: list[str], uploads: list[str],
+        store: Any, s3: Any, admin: Account, conn: Any, scratch: list[str], uploads: list[str],
         keystone_copy: tuple[str, Manifest]) -> None:
     """A copy that still decompresses (its gzip header's mtime changed) but
     is not the manifest's bytes: found at the end of the read."""
@@ -220,7 +221,7 @@ def test_corrupt_copy_same_size_is_refused_and_staging_dropped(
     assert not schema_exists(conn, staging)
 
 
-def test_lab_corrupt_dump_is_refused(store: Any, s3: Any, admin: ConnectionParams, conn: Any,
+def test_lab_corrupt_dump_is_refused(store: Any, s3: Any, admin: Account, conn: Any,
                                      scratch: list[str]) -> None:
     """The lab's seeded fault: cinder's newest dump has 64 bytes flipped."""
     key, manifest = _newest_dump(s3, store.bucket, "cinder")
@@ -231,7 +232,7 @@ def test_lab_corrupt_dump_is_refused(store: Any, s3: Any, admin: ConnectionParam
     assert not schema_exists(conn, staging)
 
 
-def test_truncated_copies_are_refused(store: Any, s3: Any, admin: ConnectionParams, conn: Any,
+def test_truncated_copies_are_refused(store: Any, s3: Any, admin: Account, conn: Any,
                                       scratch: list[str], uploads: list[str],
                                       keystone_copy: tuple[str, Manifest]) -> None:
     staging = "drtest_truncated_staging"
@@ -257,7 +258,7 @@ def test_truncated_copies_are_refused(store: Any, s3: Any, admin: ConnectionPara
     assert not schema_exists(conn, staging)
 
 
-def test_wrong_database_is_refused_before_anything(store: Any, s3: Any, admin: ConnectionParams, conn: Any,
+def test_wrong_database_is_refused_before_anything(store: Any, s3: Any, admin: Account, conn: Any,
                                                    scratch: list[str],
                                                    keystone_copy: tuple[str, Manifest]) -> None:
     key, manifest = keystone_copy
@@ -268,7 +269,7 @@ def test_wrong_database_is_refused_before_anything(store: Any, s3: Any, admin: C
     assert not schema_exists(conn, staging)
 
 
-def test_cancel_drops_staging(store: Any, s3: Any, admin: ConnectionParams, conn: Any,
+def test_cancel_drops_staging(store: Any, s3: Any, admin: Account, conn: Any,
                               scratch: list[str], keystone_copy: tuple[str, Manifest]) -> None:
     key, manifest = keystone_copy
     staging = "drtest_cancel_staging"
@@ -321,7 +322,7 @@ class _FlakyClient:
         return getattr(self.client, name)
 
 
-def test_dropped_connection_resumes_with_a_ranged_get(store: Any, s3: Any, admin: ConnectionParams,
+def test_dropped_connection_resumes_with_a_ranged_get(store: Any, s3: Any, admin: Account,
                                                       conn: Any, scratch: list[str],
                                                       keystone_copy: tuple[str, Manifest]) -> None:
     key, manifest = keystone_copy
@@ -344,7 +345,7 @@ def _count(conn: Any, sql: str) -> int:
         return int(cur.fetchone()[0])
 
 
-def test_swap_keeps_the_old_tables_and_moves_objects(store: Any, s3: Any, admin: ConnectionParams,
+def test_swap_keeps_the_old_tables_and_moves_objects(store: Any, s3: Any, admin: Account,
                                                      conn: Any, scratch: list[str],
                                                      uploads: list[str]) -> None:
     """The fixture dump (triggers, a procedure, a function, an event, a

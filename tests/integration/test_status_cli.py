@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from dr_console.config import Site
 from dr_console.lab.procs import free_port
+from dr_console.schema import Site
 
 pytestmark = pytest.mark.lab
 

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 
 import pytest
 from pilot_helpers import AppFactory
+from sampledata import SAMPLE_NOW, SAMPLE_SITE, sample_plan, sample_snapshot
 
 from dr_console.model import Snapshot
 from dr_console.tui.app import DrConsoleApp
-from dr_console.tui.sample import SAMPLE_NOW, SAMPLE_SITE, sample_plan, sample_snapshot
 
 
 @pytest.fixture
@@ -88,8 +88,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 @pytest.fixture
 def recorded_commands() -> Iterator[None]:
     """The process-wide command log holding the sample's commands only."""
+    from sampledata import sample_commands
+
     from dr_console import commandlog
-    from dr_console.tui.sample import sample_commands
 
     saved = commandlog.LOG.entries()
     commandlog.LOG.clear()

@@ -14,9 +14,10 @@ from pilot_helpers import plain, settle, wait_for
 from textual.widgets import Input, Static
 
 from dr_console import commandlog
-from dr_console.config import Site, load_site
+from dr_console.config import load_site
 from dr_console.runbooks.journal import iter_runs
 from dr_console.runbooks.metadata_db import table_checksums
+from dr_console.schema import Site
 from dr_console.tui.app import DrConsoleApp, build_for_site
 from dr_console.tui.screens.asset import AssetScreen
 from dr_console.tui.screens.confirm import ConfirmScreen

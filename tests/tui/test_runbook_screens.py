@@ -308,8 +308,9 @@ async def test_history_lists_runs_and_opens_one(
         steps = plain(run_screen.query_one("#run-steps", Static).content)
         assert "Prepare the files" in steps and "skipped" in steps and "failed" in steps
         log = "\n".join(s.text for s in run_screen.query_one(RichLog).lines)
-        assert "confirmation for swap: refused" in log
-        assert "run finished: refused" in log
+        assert "confirmation for Swap it in: refused" in log
+        assert f"run {refused.run_id} refused after" in log
+        assert "UTC" in log.splitlines()[0]  # times in the operator's zone, with its name
 
 
 async def test_history_empty(make_app: AppFactory) -> None:

@@ -1,7 +1,7 @@
 """SVG snapshot tests at the sizes operators actually have: 80x24 (a bare
 SSH session) and 120x36, plus a wide terminal for the side-by-side layout.
 
-The clock and the data are fixed (dr_console.tui.sample), so every age in
+The clock and the data are fixed (tests/sampledata.py), so every age in
 the pictures is stable. Update with `pytest tests/tui --snapshot-update` and
 look at the SVGs before committing them."""
 

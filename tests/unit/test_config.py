@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from dr_console.config import load_site, parse_duration
+from dr_console.config import load_site
 from dr_console.errors import SiteFileError
+from dr_console.humanize import parse_duration
 from dr_console.model import AssetClass
 
 GOOD = """\

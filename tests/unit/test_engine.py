@@ -20,11 +20,11 @@ import pytest
 from rich.console import Console
 
 from dr_console.cli import main
+from dr_console.cli.sink import RichSink
 from dr_console.runbooks import Context, Engine, Outcome, Runbook, Step, StepFailed, registry, resume
 from dr_console.runbooks import events as ev
 from dr_console.runbooks.journal import find_run, read_records, runs_dir
 from dr_console.runbooks.locks import LockHeld, TargetLock, is_locked, locks_dir
-from dr_console.runbooks.sinks import RichSink
 
 SECRET = "hunter2-Sup3rS3cret"
 TARGET = "world:test/nova"

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dr_console.config import Site
 from dr_console.errors import ProviderError
 from dr_console.inventory import bind, collect
 from dr_console.model import Asset, BackupCopy, Strategy, Verification
 from dr_console.providers import Discovery, UnboundCopy
+from dr_console.schema import Site
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 

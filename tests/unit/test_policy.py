@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from dr_console.config import Site
 from dr_console.model import (
     Asset,
     AssetClass,
@@ -17,8 +16,10 @@ from dr_console.model import (
     Status,
     Strategy,
     Verification,
+    is_good,
 )
-from dr_console.policy import carry_over, classify, evaluate, evaluate_asset, is_good
+from dr_console.policy import carry_over, classify, evaluate, evaluate_asset
+from dr_console.schema import Site
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

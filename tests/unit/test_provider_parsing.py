@@ -7,17 +7,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dr_console.config import CopyPattern
 from dr_console.contentcheck import ContentFacts
-from dr_console.errors import ProviderError
+from dr_console.errors import LocationError
 from dr_console.manifest import Manifest
 from dr_console.providers._util import aware, redact_urls
 from dr_console.providers.store import (
     match_key,
     parse_key_timestamp,
-    parse_location,
     verification_for,
 )
+from dr_console.schema import CopyPattern, parse_location
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -81,7 +80,7 @@ def test_match_key_rejects(key: str) -> None:
 def test_parse_location() -> None:
     assert parse_location("s3://bucket/a/b.sql.gz") == ("bucket", "a/b.sql.gz")
     for bad in ("bucket/key", "s3://bucket", "s3:///key", "s3://bucket/"):
-        with pytest.raises(ProviderError):
+        with pytest.raises(LocationError):
             parse_location(bad)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sampledata import sample_snapshot
 
-from dr_console.remedies import Remedy, available_runbooks, load_plan, remedies
-from dr_console.tui.sample import sample_snapshot
+from dr_console.remedies import Remedy, remedies
+from dr_console.runbooks.registry import names, plan_for
 
 
 def _by_id(asset_id: str) -> Any:
@@ -45,8 +46,8 @@ def test_reproducible_and_unclassified_change_nothing() -> None:
 
 
 def test_plan_without_runbook_or_with_an_unknown_one() -> None:
-    assert "no runbook" in load_plan(None, Remedy("x", "cmd")).unavailable
-    assert "not written yet" in load_plan(None, Remedy("x", "cmd", runbook="no-such")).unavailable
+    assert "no runbook" in plan_for(None, Remedy("x", "cmd")).unavailable
+    assert "not written yet" in plan_for(None, Remedy("x", "cmd", runbook="no-such")).unavailable
 
 
 @pytest.fixture
@@ -70,8 +71,8 @@ def test_plan_comes_from_the_registry(registry: Any) -> None:
         return Runbook("test-plan", "t", "x", params, steps)
 
     registry.register("test-plan", build)
-    assert "test-plan" in available_runbooks()
-    plan = load_plan(None, Remedy("t", "cmd", runbook="test-plan", params={"db": "nova"}))
+    assert "test-plan" in names()
+    plan = plan_for(None, Remedy("t", "cmd", runbook="test-plan", params={"db": "nova"}))
     assert [(s.title, s.command, s.destructive, s.target) for s in plan.steps] == [
         ("Look", "ls", False, ""), ("Replace nova", "swap nova", True, "nova")]
 
@@ -81,5 +82,5 @@ def test_a_plan_that_cannot_be_built_says_why(registry: Any) -> None:
         raise RuntimeError("no mysql server covers 'nova'\nsecond line")
 
     registry.register("test-broken", broken)
-    plan = load_plan(None, Remedy("t", "cmd", runbook="test-broken"))
+    plan = plan_for(None, Remedy("t", "cmd", runbook="test-broken"))
     assert plan.unavailable == "plan unavailable: no mysql server covers 'nova'"

@@ -16,8 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, RichLog, Static
 
-from dr_console import humanize
-from dr_console.run_history import UNFINISHED, StepTiming, replay_lines, step_timings
+from dr_console.runview import Line, StepTiming, elapsed_text, outcome_text, replay_lines, step_timings
 from dr_console.tui.messages import HistoryLoaded
 from dr_console.tui.widgets.header import SiteHeader
 
@@ -26,18 +25,7 @@ if TYPE_CHECKING:
     from dr_console.tui.app import DrConsoleApp
 
 EMPTY = "no runs yet: runbooks started here or with `dr-console run` are journaled and listed here"
-OUTCOME_STYLES = {"succeeded": "green", "dry-run": "dim", "refused": "yellow"}
-LEVEL_STYLES = {"warning": "yellow", "error": "bold red", "ok": "green", "step": "bold"}
-
-
-def outcome_text(outcome: str) -> Text:
-    return Text(outcome, style=OUTCOME_STYLES.get(outcome, "bold red" if outcome in UNFINISHED else ""))
-
-
-def duration_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    return f"{seconds:.1f}s" if seconds < 60 else humanize.age(seconds)
+STATE_STYLES = {"done": "green", "failed": "bold red", "skipped": "dim", "not reached": "dim"}
 
 
 def render_timings(timings: list[StepTiming]) -> Table:
@@ -47,10 +35,9 @@ def render_timings(timings: list[StepTiming]) -> Table:
     table.add_column("outcome", no_wrap=True, min_width=12)
     table.add_column("took", justify="right", no_wrap=True, min_width=6)
     table.add_column("note", ratio=1, overflow="fold")
-    styles = {"done": "green", "failed": "bold red", "skipped": "dim", "not reached": "dim"}
     for index, step in enumerate(timings, 1):
-        table.add_row(str(index), step.title, Text(step.outcome, style=styles.get(step.outcome, "")),
-                      duration_text(step.seconds), step.note)
+        table.add_row(str(index), step.title, Text(step.state, style=STATE_STYLES.get(step.state, "")),
+                      elapsed_text(step.seconds), step.note)
     return table
 
 
@@ -104,8 +91,8 @@ class HistoryScreen(Screen[None]):
         table.clear()
         tz = self._tz()
         for run in self.runs:
-            table.add_row(run.started.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-                          outcome_text(run.outcome), duration_text(run.duration), run.runbook,
+            table.add_row(run.started.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z"),
+                          outcome_text(run.outcome), elapsed_text(run.duration), run.runbook,
                           run.target, run.operator, run.run_id, key=run.run_id)
         title = self.query_one("#history-title", Static)
         if message.error:
@@ -156,7 +143,7 @@ class RunScreen(Screen[None]):
         # Outcome first: at 80 columns the end of the line is cut off.
         title = Text(" ")
         title.append_text(outcome_text(run.outcome))
-        title.append(f" · {duration_text(run.duration)} · {run.runbook} on {run.target} · "
+        title.append(f" · {elapsed_text(run.duration)} · {run.runbook} on {run.target} · "
                      f"{run.operator}@{run.host} · {run.run_id}")
         self.query_one("#run-title", Static).update(title)
         self.query_one(RichLog).focus()
@@ -169,13 +156,14 @@ class RunScreen(Screen[None]):
         try:
             records = read_records(path)
         except OSError as exc:
-            self.app.call_from_thread(self._show, [], [("--:--:--", "error", f"unreadable: {exc}")])
+            self.app.call_from_thread(self._show, [], [("--:--:--", Line("error", f"unreadable: {exc}"))])
             return
-        # Rendering is quick; only the read blocked.
-        self.app.call_from_thread(self._show, step_timings(records), replay_lines(records))
+        # Rendering is quick; only the read blocked. Times in the operator's zone.
+        self.app.call_from_thread(self._show, step_timings(records),
+                                  replay_lines(records, self.dr_app.clock().tzinfo))
 
-    def _show(self, timings: list[StepTiming], lines: list[tuple[str, str, str]]) -> None:
+    def _show(self, timings: list[StepTiming], lines: list[tuple[str, Line]]) -> None:
         self.query_one("#run-steps", Static).update(render_timings(timings))
         log = self.query_one(RichLog)
-        for when, level, text in lines:
-            log.write(Text.assemble((f"{when} ", "dim"), (text, LEVEL_STYLES.get(level, ""))))
+        for when, line in lines:
+            log.write(Text.assemble((f"{when} ", "dim"), line.styled()))

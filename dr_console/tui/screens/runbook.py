@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Markdown, ProgressBar, RichLog, Static
 
-from dr_console import humanize
+from dr_console import humanize, runview
 from dr_console.remedies import Remedy
 from dr_console.runbooks import events
 from dr_console.tui.messages import RunbookBroken, RunbookEvent, RunbookReady
@@ -33,24 +33,11 @@ if TYPE_CHECKING:
     from dr_console.runbooks.journal import RunRecord
     from dr_console.tui.app import DrConsoleApp
 
-ICONS = {"pending": ("·", "dim"), "running": ("▶", "bold"), "done": ("✓", "green"),
-         "skipped": ("↷", "dim"), "failed": ("✗", "bold red")}
-LEVEL_STYLES = {"warning": "yellow", "error": "bold red", "ok": "green", "step": "bold"}
-# Outcomes after which `r` offers to run again, resuming the same run.
-RETRYABLE = frozenset({"failed", "aborted", "refused"})
-
-
 def render_steps(steps: list[events.StepInfo], states: dict[str, str], current: str | None) -> Text:
     text = Text()
     for index, step in enumerate(steps, 1):
-        state = states.get(step.id, "pending")
-        icon, style = ICONS.get(state, ICONS["pending"])
-        line = Text.assemble((f"{icon} ", style), (f"{index}. {step.title}", style))
-        if step.destructive:
-            line.append(" ⚠", style="bold yellow")
-        if step.id == current:
-            line.stylize("reverse")
-        text.append_text(line)
+        text.append_text(runview.step_text(index, step.title, states.get(step.id, "pending"),
+                                           destructive=step.destructive, current=step.id == current))
         text.append("\n")
     return text
 
@@ -154,8 +141,8 @@ class RunbookScreen(Screen[None]):
         self.current = self.steps[0].id if self.steps else None
         self.phase = "ready"
         self._render_all()
-        self._log("info", "enter (or g) runs it; every step checks the world before it acts, "
-                          "destructive ones ask for the target's name")
+        self._log(runview.Line("info", "enter (or g) runs it; every step checks the world before "
+                                       "it acts, destructive ones ask for the target's name"))
         if message.unfinished is not None:
             from dr_console.tui.screens.resume import ResumeScreen
 
@@ -181,7 +168,7 @@ class RunbookScreen(Screen[None]):
         self.phase = "broken" if self.runbook is None else "finished"
         self.outcome = None if self.runbook is None else "failed"
         self._message = message.error
-        self._log("error", message.error)
+        self._log(runview.Line("error", message.error))
         self.notify(message.error, title="Runbook", severity="error", timeout=12)
         self._render_all()
 
@@ -226,12 +213,14 @@ class RunbookScreen(Screen[None]):
 
     def apply(self, event: events.Event) -> None:
         """One engine event onto the screen (also how tests freeze a state)."""
+        line = runview.event_line(event, self._title)
+        if line is not None:
+            self._log(line)
         if isinstance(event, events.Plan):
             self.run_id = event.run_id
             self.steps = list(event.steps)
             for step in self.steps:
                 self.states.setdefault(step.id, "pending")
-            self._log("info", f"run {event.run_id}: {event.title} on {event.target}")
         elif isinstance(event, events.StepStarted):
             self._replace_step(event.step)
             self.states[event.step.id] = "running"
@@ -239,39 +228,29 @@ class RunbookScreen(Screen[None]):
             self.query_one(ProgressBar).update(total=None, progress=0)
             self.query_one("#rb-rate", Static).update("")
             self._show_progress(False)
-            self._log("step", f"▶ [{event.index}/{event.total}] {event.step.title}")
             if event.step.command:
-                self._log("info", f"  $ {event.step.command}")
+                self._log(runview.Line("info", f"  $ {event.step.command}"))
         elif isinstance(event, events.Progress):
             self._show_progress(True)
             self.query_one(ProgressBar).update(total=event.total, progress=event.done)
             self.query_one("#rb-rate", Static).update(rate_text(event))
             return  # nothing else changes: skip the re-render
-        elif isinstance(event, events.LogLine):
-            self._log(event.level, f"  {event.text}")
-            return
-        elif isinstance(event, events.NeedsConfirmation):
-            self._log("warning", f"  waiting for confirmation: type {event.expected!r}")
+        elif isinstance(event, events.LogLine | events.NeedsConfirmation):
             return
         elif isinstance(event, events.StepDone):
             self.states[event.step] = "done"
-            self._log("ok", f"✓ {self._title(event.step)} ({event.seconds:.1f}s)")
-            self.notify(f"{self._title(event.step)} ({event.seconds:.1f}s)", title="Step done", timeout=4)
+            self.notify(f"{self._title(event.step)} ({runview.elapsed_text(event.seconds)})",
+                        title="Step done", timeout=4)
         elif isinstance(event, events.StepSkipped):
             self.states[event.step] = "skipped"
-            self._log("info", f"↷ {self._title(event.step)}: {event.reason}")
         elif isinstance(event, events.StepFailed):
             self.states[event.step] = "failed"
-            self._log("error", f"✗ {self._title(event.step)}: {event.message}")
             self.notify(event.message, title=f"Step failed: {self._title(event.step)}",
                         severity="error", timeout=10)
         elif isinstance(event, events.RunFinished):
             self.phase = "finished"
             self.outcome = str(event.outcome)
             self._message = event.message
-            self._log("ok" if self.outcome == "succeeded" else "error",
-                      f"run {event.run_id} {self.outcome} after {event.seconds:.1f}s "
-                      f"{event.message}".rstrip())
             ok = self.outcome == "succeeded"
             hint = "" if ok else " · r retries (every step re-checks first)"
             self.notify(f"{self.outcome}{hint}", title=f"Run {event.run_id}",
@@ -292,8 +271,8 @@ class RunbookScreen(Screen[None]):
         self.query_one(ProgressBar).display = shown
         self.query_one("#rb-rate", Static).display = shown
 
-    def _log(self, level: str, text: str) -> None:
-        self.query_one(RichLog).write(Text(text, style=LEVEL_STYLES.get(level, "")))
+    def _log(self, line: runview.Line) -> None:
+        self.query_one(RichLog).write(line.styled())
 
     def _render_title(self) -> None:
         title = Text()
@@ -341,7 +320,7 @@ class RunbookScreen(Screen[None]):
         if action == "abort":
             return self.phase == "running"
         if action == "retry":
-            return self.phase == "finished" and self.outcome in RETRYABLE and self.dr_app.write
+            return self.phase == "finished" and self.outcome in runview.RETRYABLE and self.dr_app.write
         if action == "skip":
             return self.dr_app.write and self._skippable_step() is not None
         if action == "back":
@@ -380,7 +359,7 @@ class RunbookScreen(Screen[None]):
         if step is None or not self.dr_app.write:
             return
         self.skipped.add(step.id)
-        self._log("warning", f"skipping {step.title} (operator's choice)")
+        self._log(runview.Line("warning", f"skipping {step.title} (operator's choice)"))
         if self.phase == "finished":
             self.action_retry()
 
@@ -388,7 +367,7 @@ class RunbookScreen(Screen[None]):
         if self.phase != "running":
             return
         self.cancel.set()
-        self._log("warning", "abort asked: the step stops at its next check and cleans up")
+        self._log(runview.Line("warning", "abort asked: the step stops at its next check and cleans up"))
         self.notify("aborting at the step's next check…", title="Abort", severity="warning", timeout=5)
 
     def action_back(self) -> None:

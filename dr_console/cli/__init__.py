@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -15,14 +14,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dr_console import __version__
+from dr_console.cli import runs
 from dr_console.errors import DrConsoleError
+from dr_console.snapshots import MAX_AGE_SECONDS
 
 if TYPE_CHECKING:
-    from dr_console.config import Site, Store
     from dr_console.model import Snapshot
+    from dr_console.schema import Site
 
 EXIT_UNKNOWN = 3
-DEFAULT_MAX_AGE = "10m"
+DEFAULT_MAX_AGE = f"{MAX_AGE_SECONDS // 60}m"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -165,22 +166,21 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_tui(args.site, mode="DRILL" if getattr(args, "drill", False) else "LIVE",
                        write=bool(args.write or getattr(args, "tui_write", False)))
     if command == "runs":
-        return _list_runs(args.json)
+        return runs.list_runs(args.json)
     if command == "resume":
-        return _resume(args.site, args.run_id, args.yes, args.skip)
+        return runs.resume(runs.site_or_none(args.site), args.run_id, args.yes, args.skip)
+    if command in ("status", "inventory"):
+        snapshot = _snapshot(args.site, args.refresh, args.max_age)
+        if command == "status":
+            return _print_status(snapshot, args.json)
+        return _print_inventory(snapshot, args.asset_class, args.json)
     site = _load_site(args.site)
     if command == "backup":
-        return _backup_db(site, args.name, args.server, args.store)
+        return runs.backup_db(site, args.name, args.server, args.store)
     if command == "run":
-        return _run_runbook(site, args)
+        return runs.run_runbook(site, args)
     if command == "drop-kept":
-        return _drop_kept(site, args.schema, args.server, args.yes)
-    if command == "status":
-        snapshot = _snapshot(site, args.refresh, args.max_age)
-        return _print_status(snapshot, args.json)
-    if command == "inventory":
-        snapshot = _snapshot(site, args.refresh, args.max_age)
-        return _print_inventory(snapshot, args.asset_class, args.json)
+        return runs.drop_kept(site, args.schema, args.server, args.yes)
     if command == "verify":
         return _verify(site, args.assets, args.deep, args.json)
     raise DrConsoleError(f"unknown command {command!r}")
@@ -192,23 +192,25 @@ def _load_site(path: Path | None) -> Site:
     return load_site(path)
 
 
-def _snapshot(site: Site, refresh: bool, max_age: str) -> Snapshot:
-    from dr_console.config import parse_duration
-    from dr_console.inventory import gather, load_cached, save_snapshot
+def _snapshot(site_path: Path | None, refresh: bool, max_age: str) -> Snapshot:
+    """The cached snapshot while it is younger than `max_age` and was gathered
+    with this very site file (no need to load and validate it again: this is
+    what keeps `status` under monitoring fast); otherwise the site file is
+    loaded and every backend asked."""
+    from dr_console import snapshots
+    from dr_console.humanize import parse_duration
+    from dr_console.inventory import current
+    from dr_console.locations import default_site_path
 
     try:
         limit = parse_duration(max_age)
     except ValueError as exc:
         raise DrConsoleError(f"--max-age: {exc}") from None
     if not refresh:
-        cached = load_cached(site)
-        if cached is not None:
-            age = (datetime.now(UTC) - cached.generated_at).total_seconds()
-            if age <= limit:
-                return cached
-    snapshot = gather(site)
-    save_snapshot(snapshot, site)
-    return snapshot
+        cached = snapshots.load(site_path or default_site_path(), same_site_file=True)
+        if cached is not None and snapshots.is_fresh(cached, limit):
+            return cached
+    return current(_load_site(site_path), max_age=limit, refresh=refresh)
 
 
 def _print_status(snapshot: Snapshot, as_json: bool) -> int:
@@ -259,167 +261,6 @@ def _verify(site: Site, names: list[str], deep: bool, as_json: bool) -> int:
     else:
         render.verify(results)
     return max((r.exit_code for r in results), default=0)
-
-
-# --------------------------------------------------------------------------
-# Backups and runbooks
-
-
-def _backup_db(site: Site, name: str, server_name: str | None, store_name: str | None) -> int:
-    from rich.console import Console
-    from rich.progress import (
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TransferSpeedColumn,
-    )
-
-    from dr_console.backup import timestamp
-    from dr_console.backup.dump import backup_database
-    from dr_console.humanize import size
-    from dr_console.inventory import cache_path
-    from dr_console.runbooks.metadata_db import pick_server
-
-    server = pick_server(site, server_name, name)
-    store = _backup_store(site, store_name)
-    key = f"mysql/{name}/{name}-{timestamp()}.sql.gz"
-    console = Console(highlight=False)
-    with Progress(TextColumn(f"  dumping {name}"), DownloadColumn(), TransferSpeedColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
-        task = bar.add_task(name, total=None)
-        full_key, manifest = backup_database(
-            server, name, store, key, progress=lambda done: bar.update(task, completed=done))
-    # The cached inventory does not know this copy yet: the next reader gathers anew.
-    cache_path(site).unlink(missing_ok=True)
-    rows = sum(manifest.tables.values())
-    console.print(f"[green]✓[/] s3://{store.bucket}/{full_key}")
-    console.print(f"  size    {size(manifest.size)} ({manifest.size} bytes, gzip)")
-    console.print(f"  sha256  {manifest.sha256}")
-    console.print(f"  tables  {len(manifest.tables)} ({rows} rows)")
-    return 0
-
-
-def _backup_store(site: Site, name: str | None) -> Store:
-    if name is not None:
-        for store in site.stores:
-            if store.name == name:
-                return store
-        raise DrConsoleError(f"no store {name!r} in {site.path}")
-    # The store the site's dump pattern points at, else the only store.
-    named = {p.store for p in site.copies if p.kind == "sql-dump"}
-    if len(named) == 1:
-        return site.store(named.pop())
-    if len(site.stores) == 1:
-        return site.stores[0]
-    raise DrConsoleError("several stores: choose one with --store")
-
-
-def _install_cancel() -> threading.Event:
-    """First Ctrl-C (or a hang-up, or SIGTERM) asks the running step to stop
-    cleanly; a second Ctrl-C interrupts at once."""
-    import signal
-
-    cancel = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        if cancel.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        cancel.set()
-        if signum == signal.SIGINT:
-            print("dr-console: cancelling after the current chunk (Ctrl-C again to stop now)",
-                  file=sys.stderr)
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-    return cancel
-
-
-def _run_runbook(site: Site, args: argparse.Namespace) -> int:
-    from dr_console.runbooks import Engine, registry
-    from dr_console.runbooks.sinks import RichSink
-
-    params = {"db": args.db, "copy": args.copy, "server": args.server}
-    runbook = registry.build(args.runbook, site, params)
-    engine = Engine(runbook, RichSink(), assume_yes=args.yes, dry_run=args.dry_run,
-                    cancel=_install_cancel(), skip=args.skip)
-    return engine.run().exit_code
-
-
-def _resume(site_path: Path | None, run_id: str, yes: bool, skip: list[str]) -> int:
-    from dr_console.runbooks import resume
-    from dr_console.runbooks.sinks import RichSink
-
-    site = _load_site(site_path) if site_path is not None else None
-    return resume(run_id, RichSink(), assume_yes=yes, site=site, cancel=_install_cancel(),
-                  skip=skip).exit_code
-
-
-def _list_runs(as_json: bool) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
-    from dr_console.runbooks.journal import iter_runs
-    from dr_console.runbooks.locks import is_locked, read_holder
-
-    runs = list(iter_runs())
-    for run in runs:
-        if run.outcome == "interrupted" and is_locked(run.target) \
-                and read_holder(run.target).get("run_id") == run.run_id:
-            run.outcome = "running"
-    if as_json:
-        json.dump([r.to_dict() for r in runs], sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return 0
-    table = Table(title="Runbook runs", caption="resume one with: dr-console resume RUN_ID")
-    for column in ("run", "runbook", "target", "operator", "started", "outcome", "duration"):
-        table.add_column(column)
-    colours = {"succeeded": "green", "running": "cyan", "dry-run": "cyan"}
-    for run in runs:
-        colour = colours.get(run.outcome, "red")
-        seconds = run.duration
-        table.add_row(run.run_id, run.runbook, run.target, f"{run.operator}@{run.host}",
-                      run.started.strftime("%Y-%m-%d %H:%M:%SZ"), f"[{colour}]{run.outcome}[/]",
-                      "" if seconds is None else f"{seconds:.1f}s")
-    Console(highlight=False).print(table)
-    return 0
-
-
-def _drop_kept(site: Site, schema: str, server_name: str | None, yes: bool) -> int:
-    import re
-
-    from dr_console.runbooks.journal import new_run_id
-    from dr_console.runbooks.locks import TargetLock
-    from dr_console.runbooks.metadata_db import connect, pick_server, schema_exists
-
-    match = re.fullmatch(r"(.+)__pre_restore_\d{8}T\d{6}Z", schema)
-    if not match:
-        raise DrConsoleError(f"{schema!r} is not a schema kept by a restore "
-                             "(<db>__pre_restore_<YYYYMMDDTHHMMSSZ>); refusing to drop it")
-    db = match.group(1)
-    server = pick_server(site, server_name, db)
-    conn = connect(server)
-    try:
-        if not schema_exists(conn, schema):
-            raise DrConsoleError(f"no schema {schema} on {server.name}")
-        if not yes:
-            if not sys.stdin.isatty():
-                print(f"dr-console: dropping {schema} needs its typed name and there is no "
-                      "terminal; run again with --yes", file=sys.stderr)
-                return 2
-            print(f"This drops {schema} on {server.name} for good.")
-            answer = input(f"Type the name of the target ({schema}) to continue: ")
-            if answer.strip() != schema:
-                print("Not confirmed; nothing dropped.")
-                return 2
-        from dr_console.restore.swap import drop_kept
-
-        with TargetLock(f"mysql:{server.name}/{db}", new_run_id()):
-            drop_kept(conn, schema)
-    finally:
-        conn.close()
-    print(f"dropped {schema} on {server.name}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,124 @@
+"""One way to reach a MySQL/MariaDB server: the site file's accounts, the
+timeouts, the command log, and connection errors in the operator's words.
+
+Inventory (the read-only backup account), `backup db`, the restore library
+and the runbooks (the restore account) all connect through here, so an
+"access denied" names the same site-file fields wherever it happens, and
+no password ever reaches a message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dr_console import commandlog
+from dr_console.errors import DrConsoleError
+from dr_console.schema import MySQLServer, Secret
+
+# Client error numbers worth a plain sentence.
+ACCESS_DENIED = frozenset({1044, 1045, 1698})
+# Socket, TCP, handshake: the server is not there (or went away).
+UNREACHABLE = frozenset({2002, 2003, 2006, 2013})
+
+
+class MySQLAccessError(DrConsoleError):
+    """A connection could not be made; the message names server, account
+    and, for a refused login, the site-file fields that hold it."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+    @property
+    def unreachable(self) -> bool:
+        return self.code in UNREACHABLE
+
+
+@dataclass(frozen=True)
+class Account:
+    """Who connects where. Built from a site-file server (`backup`,
+    `restore`) or directly (tests, benchmarks, the lab)."""
+
+    host: str
+    port: int
+    user: str
+    password: Secret | None = None
+    name: str = ""  # the site file's server name, for messages and manifests
+    timeout: int = 10  # seconds to connect (and for short statements)
+    fields: str = ""  # the site-file fields holding this account, for "access denied"
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.host}:{self.port}"
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @classmethod
+    def backup(cls, server: MySQLServer) -> Account:
+        """The server's (read-only) backup account: inventory, `backup db`."""
+        return cls(server.host, server.port, server.user, _secret(server, server.load_secret),
+                   server.name, server.timeout, f"user and password_file of {server.name}")
+
+    @classmethod
+    def restore(cls, server: MySQLServer) -> Account:
+        """The account restores write with: restore_user if the site names
+        one, else the backup account."""
+        user, secret = _secret(server, server.restore_credentials)
+        fields = ("restore_user and restore_password_file" if server.restore_user
+                  else "user and password_file")
+        return cls(server.host, server.port, user, secret, server.name, server.timeout,
+                   f"{fields} of {server.name}")
+
+
+def _secret(server: MySQLServer, read: Any) -> Any:
+    try:
+        return read()
+    except OSError as exc:  # a missing password file: say which, never what is in it
+        raise MySQLAccessError(f"mysql {server.name}: {exc}") from None
+
+
+def describe(account: Account, exc: BaseException) -> str:
+    """One sentence for a pymysql error: where, as whom, what went wrong."""
+    args = getattr(exc, "args", ())
+    code = args[0] if args and isinstance(args[0], int) else None
+    text = str(args[1]) if len(args) > 1 else type(exc).__name__
+    where = f"mysql {account.label} ({account.address}) as {account.user!r}"
+    if code in ACCESS_DENIED:
+        hint = f"; check {account.fields} in the site file" if account.fields else ""
+        return f"{where}: access denied{hint}"
+    if code in UNREACHABLE:
+        if "timed out" in text:
+            return f"{where}: no answer within {account.timeout}s"
+        if "refused" in text:
+            return f"{where}: connection refused"
+        return f"{where}: cannot connect ({text[:120] or 'lost connection'})"
+    # Server messages name objects and users, never the password.
+    return f"{where}: {text[:160]} ({code if code is not None else type(exc).__name__})"
+
+
+def connect(account: Account, *, database: str | None = None, read_timeout: float | None = None,
+            max_packet: int | None = None) -> Any:
+    """A connection in autocommit, utf8mb4, whose statements are recorded
+    by class in the command log. `read_timeout` None waits as long as a
+    statement takes (an index build); inventory passes a short one."""
+    import pymysql
+
+    extra: dict[str, Any] = {}
+    if read_timeout is not None:
+        extra.update(read_timeout=read_timeout, write_timeout=read_timeout)
+    if max_packet is not None:
+        extra["max_allowed_packet"] = max_packet
+    try:
+        return pymysql.connect(
+            host=account.host, port=account.port, user=account.user,
+            password=account.password.reveal() if account.password else "",
+            database=database, autocommit=True, charset="utf8mb4",
+            connect_timeout=account.timeout, local_infile=False,
+            cursorclass=commandlog.logged_cursor_class(account.address), **extra)
+    except pymysql.MySQLError as exc:
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        raise MySQLAccessError(describe(account, exc), code) from None
