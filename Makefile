@@ -37,12 +37,14 @@ demo: deps venv lab-up
 
 # The lab always comes down, and pytest's exit code is the target's.
 test: deps venv
+	$(MAKE) lint
 	$(MAKE) lab-up
 	DR_LAB_DIR=$(abspath $(LAB_DIR)) DR_REQUIRE_LAB=1 $(VENV)/bin/pytest; rc=$$?; \
 	$(MAKE) lab-down; exit $$rc
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 # Figures beside their baselines, in one run, against the running lab: the
 # inventory, then a restore of a RESTORE_MB (uncompressed) dump.

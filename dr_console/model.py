@@ -10,7 +10,7 @@ from enum import IntEnum, StrEnum
 
 
 class AssetClass(StrEnum):
-    """Backup classes from the seed articles (see DESIGN.md)."""
+    """Backup classes from the seed articles (see docs/design.md)."""
 
     BOOT_INFRA = "boot-infra"
     METADATA = "metadata"

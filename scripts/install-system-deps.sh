@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  # OpenStack "Zed" control plane, run as plain processes (see LAB-NOTES)
+  # OpenStack "Zed" control plane, run as plain processes (see docs/lab.md)
   keystone glance-api cinder-api cinder-volume cinder-scheduler cinder-backup
   nova-api nova-conductor nova-scheduler placement-api python3-nova
   rabbitmq-server dmidecode uwsgi uwsgi-plugin-python3

@@ -12,16 +12,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from labenv import lab_dir, lab_missing
 
 from dr_console.config import load_site
 from dr_console.lab.procs import port_open
 from dr_console.schema import Site
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def lab_dir() -> Path:
-    return Path(os.environ.get("DR_LAB_DIR", REPO / ".lab"))
 
 
 def _endpoints(site: Site) -> Iterator[tuple[str, int]]:
@@ -36,23 +31,15 @@ def _endpoints(site: Site) -> Iterator[tuple[str, int]]:
             yield parts.hostname or "127.0.0.1", parts.port or 80
 
 
-def _lab_missing(reason: str) -> None:
-    """Skip on a developer's machine; fail under `make test` (which sets
-    DR_REQUIRE_LAB), so CI can never pass by skipping the lab tests."""
-    if os.environ.get("DR_REQUIRE_LAB"):
-        pytest.fail(f"lab required but not up: {reason}")
-    pytest.skip(f"lab is not up: {reason}")
-
-
 @pytest.fixture(scope="session")
 def lab_site() -> Site:
     path = lab_dir() / "site.yaml"
     if not path.exists():
-        _lab_missing(f"no {path} (run `dr-console lab up`)")
+        lab_missing(f"no {path} (run `dr-console lab up`)")
     site = load_site(path)
     for host, port in _endpoints(site):
         if not port_open(port, host):
-            _lab_missing(f"{host}:{port} is closed")
+            lab_missing(f"{host}:{port} is closed")
     return site
 
 
@@ -61,7 +48,7 @@ def lab_state(lab_site: Site) -> dict[str, Any]:
     """What `lab up` seeded (state.json beside site.yaml): ids, objects, faults."""
     path = Path(lab_site.path).parent / "state.json"
     if not path.exists():
-        pytest.skip(f"no {path}: the lab did not record what it seeded")
+        lab_missing(f"no {path}: the lab did not record what it seeded")
     state: dict[str, Any] = json.loads(path.read_text())
     return state
 

@@ -199,7 +199,6 @@ def _snapshot(site_path: Path | None, refresh: bool, max_age: str) -> Snapshot:
     loaded and every backend asked."""
     from dr_console import snapshots
     from dr_console.humanize import parse_duration
-    from dr_console.inventory import current
     from dr_console.locations import default_site_path
 
     try:
@@ -210,6 +209,8 @@ def _snapshot(site_path: Path | None, refresh: bool, max_age: str) -> Snapshot:
         cached = snapshots.load(site_path or default_site_path(), same_site_file=True)
         if cached is not None and snapshots.is_fresh(cached, limit):
             return cached
+    from dr_console.inventory import current
+
     return current(_load_site(site_path), max_age=limit, refresh=refresh)
 
 

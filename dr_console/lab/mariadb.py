@@ -43,7 +43,7 @@ class MariaDB:
         return f"mysql+pymysql://{user}:{password}@127.0.0.1:{self.port}/{database}"
 
 
-# Settings the restore path benefits from (see LAB-NOTES); harmless for the
+# Settings the restore path benefits from (docs/restore.md); harmless for the
 # OpenStack services in a lab.
 _TUNING = [
     "--innodb-buffer-pool-size=512M",

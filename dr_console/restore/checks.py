@@ -1,6 +1,6 @@
 """Checks of a restored schema: the tables and row counts the manifest
 recorded when the dump was made, and CHECKSUM TABLE to compare two copies.
-Row counts plus checksums cost 3-4 % of a restore (LAB-NOTES)."""
+Row counts plus checksums cost 3-4 % of a restore (docs/restore.md)."""
 
 from __future__ import annotations
 

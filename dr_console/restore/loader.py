@@ -1,5 +1,4 @@
-"""Loading a split dump into a staging schema, in three phases (LAB-NOTES,
-"Restoring a SQL dump fast"):
+"""Loading a split dump into a staging schema, in three phases (docs/restore.md):
 
 1. table DDL, serially, on one connection, in dump order;
 2. data, table by table, over 2-4 connections, largest table first;

@@ -7,7 +7,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 import re
 import stat
 import uuid
@@ -19,6 +18,7 @@ from typing import Any
 import paramiko
 import pymysql
 import pytest
+from labenv import lab_dir, lab_missing
 
 from dr_console.backup.dump import backup_database
 from dr_console.backup.host import ssh_connect
@@ -33,7 +33,7 @@ from dr_console.schema import AwsCloud, Site
 pytestmark = pytest.mark.lab
 
 REPO = Path(__file__).resolve().parents[2]
-LAB_DIR = Path(os.environ.get("DR_LAB_DIR", REPO / ".lab")).resolve()
+LAB_DIR = lab_dir()
 SERVICE_DBS = ["keystone", "nova", "nova_api", "nova_cell0", "cinder", "glance", "placement"]
 TRAILER = b"-- Dump completed"
 
@@ -43,10 +43,10 @@ def state(lab_site: Any) -> dict[str, Any]:
     # lab_site skips (or, under `make test`, fails) when the lab is not up.
     path = LAB_DIR / "state.json"
     if not path.exists():
-        pytest.skip(f"no lab in {LAB_DIR} (make lab-up, or set DR_LAB_DIR)")
+        lab_missing(f"no lab in {LAB_DIR} (make lab-up, or set DR_LAB_DIR)")
     data = json.loads(path.read_text())
     if not data.get("up"):
-        pytest.skip(f"lab in {LAB_DIR} is down (make lab-up)")
+        lab_missing(f"lab in {LAB_DIR} is down (make lab-up)")
     return data
 
 
@@ -376,7 +376,7 @@ def test_aws_gaps_are_real(site: Site) -> None:
 
 def test_openstack_gaps_are_real(state: dict[str, Any], site: Site) -> None:
     if not state["openstack"]:
-        pytest.skip("lab runs without OpenStack")
+        lab_missing("the lab runs without OpenStack")
     import openstack.config
     import openstack.connection
 

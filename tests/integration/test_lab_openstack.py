@@ -2,20 +2,20 @@
 openstacksdk with the lab's clouds.yaml, the operator's `drlab` entry.
 
 Needs a started and seeded lab (dr_console.lab.openstack start + seed); its
-directory comes from DR_LAB_DIR (default /work/main/.lab). No mocks."""
+directory comes from DR_LAB_DIR (default: the repository's .lab). No mocks."""
 
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
+from labenv import lab_dir, lab_missing
 
 pytestmark = pytest.mark.lab
 
-LAB_DIR = Path(os.environ.get("DR_LAB_DIR", "/work/main/.lab"))
+LAB_DIR = lab_dir()
 CLOUD = "drlab"
 ADMIN_CLOUD = "drlab-admin"
 
@@ -34,7 +34,7 @@ def clouds_yaml(lab_site: Any) -> Path:
     # lab_site skips (or, under `make test`, fails) when the lab is not up.
     path = LAB_DIR / "clouds.yaml"
     if not path.exists():
-        pytest.skip(f"no lab in {LAB_DIR} (no clouds.yaml): start the lab first")
+        lab_missing(f"no clouds.yaml in {LAB_DIR}: the lab runs without OpenStack")
     return path
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+from labenv import lab_missing
 
 from dr_console.backup.s3 import store_client
 from dr_console.errors import LocationError, ProviderError
@@ -147,14 +148,14 @@ def test_aws_respects_services(lab_site: Site) -> None:
 def up_host(site: Site, index: int = 0) -> Host:
     hosts = [h for h in site.hosts if port_open(h.port, h.address)]
     if len(hosts) <= index:
-        pytest.skip("not enough lab hosts listening")
+        lab_missing("not enough lab hosts listening")
     return hosts[index]
 
 
 def test_hosts_are_read_over_pinned_ssh(lab_site: Site) -> None:
     hosts = [h for h in lab_site.hosts if port_open(h.port, h.address)]
     if not hosts:
-        pytest.skip("no lab host is listening")
+        lab_missing("no lab host is listening")
     for host in hosts:
         found = HostProvider(host).discover()
         assert found.problems == {}
@@ -534,7 +535,7 @@ def test_bad_credentials_are_named_without_secrets(lab_site: Site, tmp_path: Pat
 def _openstack(site: Site) -> OpenStackCloud:
     cloud = next((c for c in site.clouds if isinstance(c, OpenStackCloud)), None)
     if cloud is None:
-        pytest.skip("this lab has no OpenStack")
+        lab_missing("this lab has no OpenStack")
     return cloud
 
 
@@ -562,7 +563,7 @@ def test_openstack_finds_the_seeded_ids(lab_site: Site, lab_state: dict[str, Any
     cloud = _openstack(lab_site)
     seed = lab_state.get("openstack_lab", {}).get("seed")
     if not seed:
-        pytest.skip("the lab recorded no OpenStack seed")
+        lab_missing("the lab recorded no OpenStack seed")
     found = OpenStackProvider(cloud).discover()
     assets = {a.id: a for a in found.assets}
     copies = {c.id: c for c in found.copies}
@@ -595,7 +596,7 @@ def test_openstack_snapshot_volume_binds_to_metadata_databases(lab_site: Site,
     _openstack(lab_site)
     server = next((m for m in lab_site.mysql if m.snapshot_volume), None)
     if server is None:
-        pytest.skip("no mysql server with snapshot_volume in this lab")
+        lab_missing("no mysql server with snapshot_volume in this lab")
     inventory = run(lab_site, timeout=60)
     db_ids = {c.asset.id for c in inventory.snapshot.coverages
               if c.asset.source == server.name and c.asset.kind == "database"}

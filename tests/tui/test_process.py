@@ -10,9 +10,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pexpect  # a dev dependency: missing, the test must fail, not skip
 import pytest
-
-pexpect = pytest.importorskip("pexpect")
 
 DR_CONSOLE = str(Path(sys.executable).parent / "dr-console")
 SITE_NAME = "hup-test"

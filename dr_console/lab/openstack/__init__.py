@@ -9,7 +9,7 @@ plain processes bound to 127.0.0.1, started and stopped through `procs`.
 
 Services run on Debian's /usr/bin/python3 (the distribution packages); this
 module runs in dr-console's venv and only talks to them over HTTP. See
-/work/shared/LAB-NOTES.md for the facts behind the choices made here.
+docs/lab.md for the facts behind the choices made here.
 """
 
 from __future__ import annotations
@@ -260,7 +260,7 @@ class _Boot:
             "--enable-threads", "--die-on-term", "--need-app", "--lazy-apps",
             "--buffer-size", "65535", "--procname-prefix", f"drlab-{name}-",
             # keystoneauth reuses connections uwsgi drops: connection resets
-            # unless every response says so (LAB-NOTES).
+            # unless every response says so (docs/lab.md, pitfall 7).
             "--add-header", "Connection: close",
         ], port, env=env)
 

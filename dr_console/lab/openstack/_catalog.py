@@ -34,7 +34,7 @@ def keystone_spec(ports: dict[str, int], pw: dict[str, str], db_sync: bool) -> d
     stdin only)."""
     users = [
         # Service users: admin in the service project, plus the `service`
-        # role (Nova needs it for its service token; LAB-NOTES pitfall 4).
+        # role (Nova needs it for its service token; docs/lab.md, pitfall 4).
         {"name": user, "password": pw[f"svc_{user}"], "project": SERVICE_PROJECT,
          "roles": ["admin", "service"]}
         for user in SERVICE_USERS

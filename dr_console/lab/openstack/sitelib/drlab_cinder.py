@@ -5,7 +5,7 @@ Volumes and snapshots are sparse files in one directory; connections are
 os-brick ``local`` (just a path). That is enough for Cinder's generic code
 to do real work on real bytes: backups and restores (PosixBackupDriver),
 volume from image, image from volume, snapshot, clone. The stock fake driver
-cannot back up (LAB-NOTES pitfall 1).
+cannot back up (docs/lab.md, pitfall 1).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ nova-compute as ``nova.virt.drlab_fake`` (the launcher puts sitelib on
 ``nova.virt.__path__``, because Nova imports drivers only from there).
 
 - Server snapshots upload a small real image (the stock driver never
-  uploads, so the snapshot image stays queued forever; LAB-NOTES pitfall 5).
+  uploads, so the snapshot image stays queued forever; docs/lab.md, pitfall 5).
 - The in-memory instances are also kept in a JSON file, so a restart of the
   lab's nova-compute finds its servers again instead of shutting them off.
 """

@@ -1,5 +1,5 @@
 """A tiny read-only Neutron for the dr-console lab. Nova needs a `network`
-endpoint even for servers booted with networks='none' (LAB-NOTES pitfall
+endpoint even for servers booted with networks='none' (docs/lab.md, pitfall
 3); every collection is empty, quotas are unlimited, writes are refused.
 
     python3 drlab_neutron_stub.py PORT

@@ -4,7 +4,7 @@
     python3 drlab_nova_compute.py --config-file nova.conf
 
 Nova loads ``compute_driver`` only as ``nova.virt.<name>``, so this launcher
-adds its own directory to ``nova.virt.__path__`` (LAB-NOTES pitfall 5).
+adds its own directory to ``nova.virt.__path__`` (docs/lab.md, pitfall 5).
 """
 
 import os
