@@ -18,7 +18,6 @@ from dr_console import humanize, snapshots
 from dr_console.errors import ProviderError
 from dr_console.model import Asset, BackupCopy, Snapshot, SourceProblem, Strategy
 from dr_console.providers import Discovery, Provider, UnboundCopy
-from dr_console.providers._util import redact_urls
 from dr_console.schema import OpenStackCloud, Site
 from dr_console.verifycache import VerifyCache
 
@@ -86,9 +85,10 @@ def _timed(provider: Provider) -> tuple[Discovery | BaseException, float]:
 def _problem_reason(exc: BaseException) -> str:
     if isinstance(exc, ProviderError):
         return str(exc)
-    # A bug, not a backend failure: say so, keep the traceback in the log.
-    log.error("provider failed unexpectedly", exc_info=exc)
-    return f"internal error: {type(exc).__name__}: {redact_urls(str(exc))[:160]}"
+    # A bug, not a backend failure: say so; the traceback goes to the crash log.
+    from dr_console import crashlog
+
+    return f"internal error reading this source; details in {crashlog.write(exc)}"
 
 
 def collect(providers: Sequence[Provider], *, deadline: float = DEFAULT_DEADLINE) -> Collected:
@@ -211,7 +211,7 @@ def run(
     site: Site, *, now: datetime | None = None, timeout: float = DEFAULT_DEADLINE,
     providers: Sequence[Provider] | None = None, deep: bool = True,
 ) -> Inventory:
-    from dr_console.policy import carry_over, evaluate
+    from dr_console.policy import carry_over, evaluate, orphan_coverages
 
     if providers is None:
         providers = providers_for(site, deep=deep)
@@ -222,6 +222,8 @@ def run(
                          collected.source_problems, moment)
     if collected.source_problems:
         coverages = carry_over(coverages, snapshots.load(site.path), collected.source_problems, moment)
+    orphans = orphan_coverages(site, ((o.asset_name, o.asset_kind, o.copy.id.split(":", 1)[0], o.copy)
+                                      for o in binding.orphans), moment)
     snapshot = Snapshot(
         site=site.site,
         generated_at=moment,
@@ -229,6 +231,7 @@ def run(
         problems=tuple(collected.source_problems),
         provider_seconds=dict(collected.provider_seconds),
         wall_seconds=collected.wall_seconds,
+        orphans=tuple(orphans),
     )
     return Inventory(snapshot, binding, collected)
 

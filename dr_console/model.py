@@ -17,6 +17,14 @@ class AssetClass(StrEnum):
     PAYLOAD = "payload"
     REPRODUCIBLE = "reproducible"
     UNCLASSIFIED = "unclassified"
+    # Not a backup class: the row standing for a source that could not be
+    # read, so an outage is never counted as a policy gap.
+    UNREACHABLE = "unreachable"
+
+    @classmethod
+    def backup_classes(cls) -> tuple[AssetClass, ...]:
+        """The classes a rule or a `dr:class` tag may give."""
+        return tuple(c for c in cls if c is not cls.UNREACHABLE)
 
 
 class Status(IntEnum):
@@ -147,6 +155,9 @@ class Coverage:
     copies: tuple[BackupCopy, ...]
     last_good: BackupCopy | None
     rpo_seconds: int | None
+    # Copies of an asset that does not exist now (a dump of a dropped
+    # database, a snapshot of a deleted volume): listed, never judged.
+    orphan: bool = False
 
 
 @dataclass(frozen=True)
@@ -168,6 +179,8 @@ class Snapshot:
     problems: tuple[SourceProblem, ...] = ()
     provider_seconds: dict[str, float] = field(default_factory=dict)
     wall_seconds: float = 0.0
+    # Orphan copies, grouped by the asset they name; not in the counts.
+    orphans: tuple[Coverage, ...] = ()
 
     def summary(self) -> dict[str, int]:
         counts = {s.name.lower(): 0 for s in Status}

@@ -52,12 +52,11 @@ def classify(asset: Asset, site: Site) -> Classification:
     rules in file order, then built-in knowledge, else unclassified."""
     tagged = asset.tags.get(CLASS_TAG)
     if tagged is not None:
-        try:
+        if tagged in {c.value for c in AssetClass.backup_classes()}:
             return Classification(AssetClass(tagged), f"tag {CLASS_TAG}={tagged} on the asset")
-        except ValueError:
-            return Classification(
-                AssetClass.UNCLASSIFIED, f"tag {CLASS_TAG} has an unknown value {tagged!r}"
-            )
+        return Classification(
+            AssetClass.UNCLASSIFIED, f"tag {CLASS_TAG} has an unknown value {tagged!r}"
+        )
     for rule in site.rules:
         if matches(rule.match, asset):
             return Classification(rule.asset_class, _rule_label(rule, site))
@@ -127,12 +126,41 @@ def evaluate(
         )
         coverages.append(Coverage(
             asset=placeholder,
-            classification=Classification(AssetClass.UNCLASSIFIED, "source could not be read"),
+            classification=Classification(AssetClass.UNREACHABLE, "source could not be read"),
             status=Status.UNKNOWN,
             reasons=(f"{problem.provider} source '{problem.source}' unreachable: {problem.reason}",),
             copies=(), last_good=None, rpo_seconds=None,
         ))
     return coverages
+
+
+# Which provider lists assets of a kind that store copies name, so an orphan
+# is classified by the same rules as the asset it stands for.
+_LISTED_BY = {"database": "mysql", "host": "host", "repo": "declared"}
+
+
+def orphan_coverages(site: Site, orphans: Iterable[tuple[str, str | None, str, BackupCopy]],
+                     now: datetime) -> list[Coverage]:
+    """One row per asset that copies name but the inventory did not find
+    (asset name, asset kind, store, copy): classified as that asset would be,
+    its copies judged as usual, but no status of its own (it counts for
+    nothing: it may be the very database the disaster took)."""
+    groups: dict[tuple[str, str, str], list[BackupCopy]] = {}
+    for name, kind, store, copy in orphans:
+        groups.setdefault((name, kind or copy.kind, store), []).append(copy)
+    out = []
+    for (name, kind, store), copies in sorted(groups.items()):
+        asset = Asset(id=f"orphan:{store}:{kind}:{name}", name=name,
+                      provider=_LISTED_BY.get(kind, "store"), kind=kind, source=store)
+        ordered = tuple(sorted(copies, key=lambda c: c.created_at, reverse=True))
+        last_good = next((c for c in ordered if is_good(c)), None)
+        newest = humanize.age((now - ordered[0].created_at).total_seconds())
+        out.append(Coverage(
+            asset=asset, classification=classify(asset, site), status=Status.UNKNOWN,
+            reasons=(f"{len(ordered)} cop{'y' if len(ordered) == 1 else 'ies'} of a {kind} named "
+                     f"{name!r} that the inventory did not find; newest {newest} old",),
+            copies=ordered, last_good=last_good, rpo_seconds=None, orphan=True))
+    return out
 
 
 def carry_over(coverages: Sequence[Coverage], previous: Snapshot | None,

@@ -35,6 +35,7 @@ CLASS_ORDER: tuple[AssetClass, ...] = (
     AssetClass.PAYLOAD,
     AssetClass.REPRODUCIBLE,
     AssetClass.UNCLASSIFIED,
+    AssetClass.UNREACHABLE,
 )
 _CLASS_RANK = {cls: rank for rank, cls in enumerate(CLASS_ORDER)}
 
@@ -119,7 +120,22 @@ def status_text(status: Status) -> Text:
     return Text(f"{STATUS_SYMBOL[status]} {status.label}", style=STATUS_STYLE[status])
 
 
+# An orphan row (copies of an asset the inventory did not find) has no
+# status of its own; it is reached with the filter `status:orphan`.
+ORPHAN_LABEL = "ORPHAN"
+ORPHAN_FILTER = "status:orphan"
+
+
+def row_status_text(coverage: Coverage) -> Text:
+    if coverage.orphan:
+        return Text(f"◌ {ORPHAN_LABEL}", style="dim")
+    return status_text(coverage.status)
+
+
 def class_text(asset_class: AssetClass) -> Text:
+    if asset_class is AssetClass.UNREACHABLE:
+        # An outage, not a policy gap: UNKNOWN's colour, not unclassified's badge.
+        return Text("source unreachable", style=STATUS_STYLE[Status.UNKNOWN])
     if asset_class is AssetClass.UNCLASSIFIED:
         # A policy gap: the "!" survives NO_COLOR, the badge makes it jump
         # out of a column of otherwise quiet class names.
@@ -231,7 +247,7 @@ def _fields(coverage: Coverage) -> dict[str, tuple[str, ...]]:
     asset = coverage.asset
     return {
         "class": (coverage.classification.asset_class.value,),
-        "status": (coverage.status.name,),
+        "status": (ORPHAN_LABEL if coverage.orphan else coverage.status.name,),
         "name": (asset.name,),
         "kind": (asset.kind,),
         "provider": (asset.provider,),
@@ -241,7 +257,14 @@ def _fields(coverage: Coverage) -> dict[str, tuple[str, ...]]:
     }
 
 
+def wants_orphans(flt: Filter) -> bool:
+    """Orphan rows show only when a status term asks for them."""
+    return any(field == "status" and value in ORPHAN_LABEL.casefold() for field, value in flt.terms)
+
+
 def matches(coverage: Coverage, flt: Filter) -> bool:
+    if coverage.orphan and not wants_orphans(flt):
+        return False
     if not flt:
         return True
     fields = _fields(coverage)
@@ -281,12 +304,12 @@ def index_coverages(coverages: Iterable[Coverage]) -> list[Searchable]:
 
 
 def filter_index(items: Iterable[Searchable], flt: Filter) -> list[Searchable]:
-    if not flt:
-        return list(items)
+    orphans = wants_orphans(flt)
     terms = flt.terms
     return [
         item for item in items
-        if all(value in (item.fields[field] if field else item.everything) for field, value in terms)
+        if (orphans or not item.coverage.orphan)
+        and all(value in (item.fields[field] if field else item.everything) for field, value in terms)
     ]
 
 

@@ -57,14 +57,18 @@ def remedies(coverage: Coverage) -> list[Remedy]:
             runbook="boot-infra", params={"host": name},
             note="first: the underlay every other restore stands on",
         )]
+    if asset_class is AssetClass.UNREACHABLE:
+        return [Remedy("reach the source again", "dr-console status --refresh", writes=False,
+                       note="its assets show as last seen until it answers; see the reason")]
     if asset_class is AssetClass.METADATA:
         if asset.kind == "database":
             params: dict[str, Any] = {"db": name}
-            server = asset.source
+            command = f"dr-console run metadata-db --db {_q(name)}"
+            if not coverage.orphan:  # an orphan's source is the store, not its server
+                params["server"] = asset.source
+                command += f" --server {_q(asset.source)}"
             return [Remedy(
-                "restore metadata database",
-                f"dr-console run metadata-db --db {_q(name)} --server {_q(server)}",
-                runbook="metadata-db", params={**params, "server": server},
+                "restore metadata database", command, runbook="metadata-db", params=params,
                 note="into a staging schema, verified, then swapped in atomically",
             )]
         if asset.provider == "aws":

@@ -53,6 +53,9 @@ def snapshot_to_dict(snapshot: Snapshot, now: datetime | None = None) -> dict[st
         "summary": snapshot.summary(),
         "problems": [asdict(p) for p in snapshot.problems],
         "assets": [_coverage_to_dict(c, at) for c in snapshot.coverages],
+        # Copies naming an asset the inventory did not find (same fields as
+        # an asset; "status" says nothing about them).
+        "orphans": [_coverage_to_dict(c, at) for c in snapshot.orphans],
         "timings": {
             "wall_seconds": round(snapshot.wall_seconds, 3),
             "providers": {k: round(v, 3) for k, v in snapshot.provider_seconds.items()},
@@ -111,32 +114,35 @@ def snapshot_from_dict(data: dict[str, Any]) -> Snapshot:
     file of another schema, so a stale cache is ignored, not misread."""
     if data.get("schema") != SCHEMA:
         raise ValueError(f"not a {SCHEMA} document")
-    coverages = []
-    for entry in data["assets"]:
-        asset = Asset(
-            id=entry["id"], name=entry["name"], provider=entry["provider"],
-            kind=entry["kind"], source=entry["source"], tags=entry.get("tags", {}),
-            attributes=entry.get("attributes", {}),
-        )
-        copies = tuple(_copy_from_dict(c) for c in entry["copies"])
-        last_id = entry["last_good"]["id"] if entry["last_good"] else None
-        coverages.append(Coverage(
-            asset=asset,
-            classification=Classification(AssetClass(entry["class"]), entry["rule"]),
-            status=Status[entry["status"]],
-            reasons=tuple(entry["reasons"]),
-            copies=copies,
-            last_good=next((c for c in copies if c.id == last_id), None),
-            rpo_seconds=entry["rpo_seconds"],
-        ))
     timings = data.get("timings", {})
     return Snapshot(
         site=data["site"],
         generated_at=datetime.fromisoformat(data["generated_at"]),
-        coverages=tuple(coverages),
+        coverages=tuple(_coverage_from_dict(entry) for entry in data["assets"]),
         problems=tuple(SourceProblem(**p) for p in data.get("problems", [])),
         provider_seconds=dict(timings.get("providers", {})),
         wall_seconds=float(timings.get("wall_seconds", 0.0)),
+        orphans=tuple(_coverage_from_dict(entry, orphan=True) for entry in data.get("orphans", [])),
+    )
+
+
+def _coverage_from_dict(entry: dict[str, Any], orphan: bool = False) -> Coverage:
+    asset = Asset(
+        id=entry["id"], name=entry["name"], provider=entry["provider"],
+        kind=entry["kind"], source=entry["source"], tags=entry.get("tags", {}),
+        attributes=entry.get("attributes", {}),
+    )
+    copies = tuple(_copy_from_dict(c) for c in entry["copies"])
+    last_id = entry["last_good"]["id"] if entry["last_good"] else None
+    return Coverage(
+        asset=asset,
+        classification=Classification(AssetClass(entry["class"]), entry["rule"]),
+        status=Status[entry["status"]],
+        reasons=tuple(entry["reasons"]),
+        copies=copies,
+        last_good=next((c for c in copies if c.id == last_id), None),
+        rpo_seconds=entry["rpo_seconds"],
+        orphan=orphan,
     )
 
 

@@ -260,6 +260,14 @@ class Rule(_Strict):
     match: Match
     line: int = 0  # filled in by the loader, so a classification can cite it
 
+    @field_validator("asset_class", mode="before")
+    @classmethod
+    def _backup_class(cls, value: Any) -> Any:
+        names = [c.value for c in AssetClass.backup_classes()]
+        if value not in names:
+            raise ValueError(f"class must be one of: {', '.join(names)} (got {value!r})")
+        return value
+
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 

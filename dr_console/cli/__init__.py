@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from dr_console.schema import Site
 
 EXIT_UNKNOWN = 3
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that left
 DEFAULT_MAX_AGE = f"{MAX_AGE_SECONDS // 60}m"
 
 
@@ -132,7 +133,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return _dispatch(args)
+        code = _dispatch(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the try, not at exit
+        return code
+    except BrokenPipeError:
+        # `dr-console runs --json | head -1`: the reader has all it wanted.
+        # Quiet, like any Unix tool killed by SIGPIPE; stdout goes to
+        # /dev/null so the interpreter's last flush cannot complain either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except DrConsoleError as exc:
         print(f"dr-console: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -140,20 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("dr-console: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # last line of defence: no traceback reaches the operator
-        log = _write_crash_log()
-        print(f"dr-console: internal error ({type(exc).__name__}); details in {log}",
-              file=sys.stderr)
+        from dr_console import crashlog
+
+        print(f"dr-console: internal error; details in {crashlog.write(exc)}", file=sys.stderr)
         return EXIT_UNKNOWN
-
-
-def _write_crash_log() -> Path:
-    from dr_console.locations import state_dir
-
-    path = state_dir() / "crash.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fh.write(f"--- {datetime.now(UTC).isoformat()}\n{traceback.format_exc()}\n")
-    return path
 
 
 def _dispatch(args: argparse.Namespace) -> int:

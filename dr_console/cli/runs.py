@@ -67,24 +67,35 @@ def _backup_store(site: Site, name: str | None) -> Store:
     raise DrConsoleError("several stores: choose one with --store")
 
 
-def install_cancel() -> threading.Event:
-    """First Ctrl-C (or a hang-up, or SIGTERM) asks the running step to stop
-    cleanly; a second Ctrl-C interrupts at once."""
-    import signal
+class Signals:
+    """How a CLI run answers signals. Ctrl-C (once) or SIGTERM cancels: the
+    running step stops at its next check and cleans up its half-done work; a
+    second Ctrl-C interrupts at once. A hang-up (the SSH session dropped)
+    does not throw work away: the running step finishes, then the run stops
+    before the next one, journaled, to be resumed."""
 
-    cancel = threading.Event()
+    def __init__(self) -> None:
+        import signal
 
-    def on_signal(signum: int, frame: object) -> None:
-        if cancel.is_set() and signum == signal.SIGINT:
+        self.cancel = threading.Event()
+        self.stop_after_step = threading.Event()
+        signal.signal(signal.SIGINT, self._interrupt)
+        signal.signal(signal.SIGTERM, self._terminate)
+        signal.signal(signal.SIGHUP, self._hang_up)
+
+    def _interrupt(self, signum: int, frame: object) -> None:
+        if self.cancel.is_set():
             raise KeyboardInterrupt
-        cancel.set()
-        if signum == signal.SIGINT:
-            print("dr-console: cancelling after the current chunk (Ctrl-C again to stop now)",
-                  file=sys.stderr)
+        self.cancel.set()
+        print("dr-console: cancelling after the current chunk (Ctrl-C again to stop now)",
+              file=sys.stderr)
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-    return cancel
+    def _terminate(self, signum: int, frame: object) -> None:
+        self.cancel.set()
+
+    def _hang_up(self, signum: int, frame: object) -> None:
+        # Nothing is printed: the terminal is gone. The engine journals it.
+        self.stop_after_step.set()
 
 
 def run_runbook(site: Site, args: argparse.Namespace) -> int:
@@ -93,8 +104,9 @@ def run_runbook(site: Site, args: argparse.Namespace) -> int:
 
     params = {"db": args.db, "copy": args.copy, "server": args.server}
     runbook = registry.build(args.runbook, site, params)
+    signals = Signals()
     engine = Engine(runbook, RichSink(), assume_yes=args.yes, dry_run=args.dry_run,
-                    cancel=install_cancel(), skip=args.skip)
+                    cancel=signals.cancel, stop_after_step=signals.stop_after_step, skip=args.skip)
     return engine.run().exit_code
 
 
@@ -102,8 +114,9 @@ def resume(site: Site | None, run_id: str, yes: bool, skip: list[str]) -> int:
     from dr_console.cli.sink import RichSink
     from dr_console.runbooks import resume as resume_run
 
-    return resume_run(run_id, RichSink(), assume_yes=yes, site=site, cancel=install_cancel(),
-                      skip=skip).exit_code
+    signals = Signals()
+    return resume_run(run_id, RichSink(), assume_yes=yes, site=site, cancel=signals.cancel,
+                      stop_after_step=signals.stop_after_step, skip=skip).exit_code
 
 
 def list_runs(as_json: bool) -> int:

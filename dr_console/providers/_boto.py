@@ -93,9 +93,15 @@ def reason(exc: BaseException, *, where: str, timeout: float) -> str:
         if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AuthFailure",
                     "UnrecognizedClientException", "InvalidClientTokenId"):
             return f"{where}: credentials rejected ({code})"
-        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "403"):
             return f"{where}: access denied to {op}"
-        return f"{where}: {op} failed: {code}" + (f": {msg[:160]}" if msg else "")
+        if code in ("NoSuchKey", "404", "NotFound"):
+            return f"{where}: no such object"
+        if code == "NoSuchBucket":
+            return f"{where}: the bucket does not exist"
+        if code in ("SlowDown", "503", "ServiceUnavailable", "Throttling", "RequestLimitExceeded"):
+            return f"{where}: the service is overloaded or throttling ({op}); retry in a moment"
+        return f"{where}: {op} refused ({code})" + (f": {msg[:160]}" if msg else "")
     if isinstance(exc, bex.ConnectTimeoutError):
         return f"{where}: connection timed out after {timeout:g}s"
     if isinstance(exc, bex.ReadTimeoutError):

@@ -28,7 +28,8 @@ def __getattr__(name: str) -> Any:
 
 
 def resume(run_id: str, sink: Sink, *, assume_yes: bool = False, site: Site | None = None,
-           cancel: threading.Event | None = None, skip: Collection[str] = ()) -> Result:
+           cancel: threading.Event | None = None, skip: Collection[str] = (),
+           stop_after_step: threading.Event | None = None) -> Result:
     """Rebuild a journaled run from its runbook name and parameters and run
     it again under the same run id; every step re-checks the world."""
     from dr_console.runbooks import registry
@@ -38,5 +39,6 @@ def resume(run_id: str, sink: Sink, *, assume_yes: bool = False, site: Site | No
     record = find_run(run_id)
     runbook = registry.build(record.runbook, site, record.params)
     engine = Engine(runbook, sink, assume_yes=assume_yes, run_id=record.run_id,
-                    state=record.state, resuming=True, cancel=cancel, skip=skip)
+                    state=record.state, resuming=True, cancel=cancel, skip=skip,
+                    stop_after_step=stop_after_step)
     return engine.run()

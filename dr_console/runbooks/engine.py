@@ -18,7 +18,7 @@ from typing import Any
 from dr_console.errors import DrConsoleError
 from dr_console.runbooks import events
 from dr_console.runbooks.events import Outcome
-from dr_console.runbooks.journal import Journal, new_run_id, short_id
+from dr_console.runbooks.journal import CommandFile, Journal, commands_path, new_run_id, short_id
 from dr_console.runbooks.locks import TargetLock
 
 # Progress events reach the sink at most this often (a bar needs no more),
@@ -200,7 +200,8 @@ class Engine:
     def __init__(self, runbook: Runbook, sink: events.Sink, *, assume_yes: bool = False,
                  dry_run: bool = False, cancel: threading.Event | None = None,
                  run_id: str | None = None, state: dict[str, Any] | None = None,
-                 resuming: bool = False, skip: Collection[str] = ()) -> None:
+                 resuming: bool = False, skip: Collection[str] = (),
+                 stop_after_step: threading.Event | None = None) -> None:
         unknown = set(skip) - {s.id for s in runbook.steps}
         if unknown:
             raise DrConsoleError(f"no step {', '.join(sorted(unknown))} in {runbook.name} "
@@ -214,6 +215,9 @@ class Engine:
         self.assume_yes = assume_yes
         self.dry_run = dry_run
         self.cancel = cancel or threading.Event()
+        # Set when the terminal hangs up: the running step finishes (a load
+        # cut short is work thrown away), then the run stops, resumable.
+        self.stop_after_step = stop_after_step or threading.Event()
         self.run_id = run_id or new_run_id()
         self.resuming = resuming
         self._journal: Journal | None = None
@@ -255,11 +259,20 @@ class Engine:
             self.sink.emit(self.plan())
             self.sink.emit(events.RunFinished(self.run_id, Outcome.DRY_RUN, 0.0))
             return Result(self.run_id, Outcome.DRY_RUN)
+        from dr_console import commandlog
+
+        # Every API call, S3 request, SQL statement class and SSH command of
+        # the run goes beside its journal, whichever face started it.
+        commandlog.install_hooks()
         with TargetLock(self.runbook.target, self.run_id):
             self._journal = Journal(self.run_id)
+            commands = CommandFile(commands_path(self.run_id))
+            unsubscribe = commandlog.subscribe(commands.write)
             try:
                 return self._run_locked()
             finally:
+                unsubscribe()
+                commands.close()
                 self._journal.close()
                 self._journal = None
 
@@ -283,6 +296,12 @@ class Engine:
         for index, step in enumerate(rb.steps, 1):
             outcome, message = self._run_step(step, index, total)
             if outcome is not Outcome.SUCCEEDED:
+                break
+            if self.stop_after_step.is_set() and index < total:
+                outcome = Outcome.ABORTED
+                message = (f"the terminal hung up during {step.title!r}: that step was finished, "
+                           f"the run stops here; `dr-console resume {self.run_id}` goes on")
+                self._emit(events.LogLine(step.id, message, "warning"))
                 break
         seconds = time.monotonic() - started
         self._emit(events.RunFinished(self.run_id, outcome, round(seconds, 3), message))
@@ -331,8 +350,11 @@ class Engine:
             self._emit(events.StepFailed(step.id, str(exc)))
             return Outcome.FAILED, str(exc)
         except Exception as exc:  # a bug or an unexpected library error: journaled, not shown raw
+            from dr_console import crashlog
+
             self._cleanup(step, acting)
-            message = f"unexpected {type(exc).__name__}: {str(exc)[:300]}"
+            message = (f"internal error in {step.title!r}; details in {crashlog.write(exc)}. "
+                       "The run can be resumed once it is fixed")
             self._emit(events.StepFailed(step.id, message))
             return Outcome.FAILED, message
         self._emit(events.StepDone(step.id, round(time.monotonic() - started, 3)))
@@ -345,8 +367,8 @@ class Engine:
             step.cleanup(self.ctx)
             self._emit(events.LogLine(step.id, "cleaned up the half-done step"))
         except Exception as exc:  # cleanup must not mask why the step stopped
-            self._emit(events.LogLine(step.id, f"cleanup failed: {type(exc).__name__}: "
-                                      f"{str(exc)[:200]}", "warning"))
+            detail = str(exc) if isinstance(exc, DrConsoleError) else "internal error"
+            self._emit(events.LogLine(step.id, f"cleanup failed: {detail[:200]}", "warning"))
 
 
 def run(runbook: Runbook, sink: events.Sink, **kwargs: Any) -> Result:

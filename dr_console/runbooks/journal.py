@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -97,6 +98,35 @@ class Journal:
 
     def close(self) -> None:
         self._file.close()
+
+
+def commands_path(run_id: str) -> Path:
+    """The run's command log, beside its journal."""
+    return runs_dir() / f"{run_id}.commands.ndjson"
+
+
+class CommandFile:
+    """Appends command-log entries (already redacted by `commandlog`) as JSON
+    lines. Not fsynced one by one: it is the record of what was called, the
+    journal is the record of what was done."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._file = os.fdopen(fd, "a", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def write(self, entry: Any) -> None:
+        line = json.dumps({"ts": entry.at.isoformat(timespec="milliseconds"), "kind": entry.kind,
+                           "target": entry.target, "summary": entry.summary}, ensure_ascii=False)
+        with self._lock:
+            if not self._file.closed:
+                self._file.write(line + "\n")
+                self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:

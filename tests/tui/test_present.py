@@ -14,6 +14,7 @@ from dr_console.present import (
     clock_time,
     duration_text,
     filter_coverages,
+    filter_index,
     parse_filter,
     size_text,
     sorted_coverages,
@@ -71,6 +72,23 @@ def test_status_and_class_texts_read_without_colour() -> None:
     assert status_text(Status.UNKNOWN).plain == "? UNKNOWN"
     assert class_text(AssetClass.UNCLASSIFIED).plain == "! unclassified"
     assert class_text(AssetClass.METADATA).plain == "metadata"
+    assert class_text(AssetClass.UNREACHABLE).plain == "source unreachable"
+
+
+def test_orphan_rows_show_only_when_the_filter_asks_for_them(sample: Snapshot) -> None:
+    from dr_console.present import index_coverages, row_status_text
+
+    nova = next(c for c in sample.coverages if c.asset.name == "nova")
+    orphan = replace(nova, asset=replace(nova.asset, id="orphan:offsite:database:nova"), orphan=True)
+    rows = [*sample.coverages, orphan]
+    for query in ("", "nova", "class:metadata"):
+        assert orphan not in filter_coverages(rows, query), query
+        assert orphan not in [i.coverage for i in filter_index(index_coverages(rows), parse_filter(query))]
+    assert filter_coverages(rows, "status:orphan") == [orphan]
+    assert filter_coverages(rows, "status:orph nova") == [orphan]
+    assert [i.coverage for i in filter_index(index_coverages(rows), parse_filter("status:orphan"))] \
+        == [orphan]
+    assert row_status_text(orphan).plain == "◌ ORPHAN"
 
 
 def test_sort_is_worst_first_then_restore_order_then_name(sample: Snapshot) -> None:

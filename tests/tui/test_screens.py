@@ -93,6 +93,44 @@ async def test_sort_keeps_the_highlighted_asset_and_the_filter(make_app: AppFact
         assert screen.query_one(InventoryTable).highlighted_asset_id == "minio-dr:bucket:media-assets"
 
 
+async def test_orphans_and_unreachable_sources_have_their_own_rows(sample: Snapshot) -> None:
+    from dataclasses import replace
+
+    from sampledata import SAMPLE_NOW
+
+    from dr_console.model import AssetClass, Classification
+
+    nova = next(c for c in sample.coverages if c.asset.name == "nova")
+    orphan = replace(nova, asset=replace(nova.asset, id="orphan:offsite:database:glance",
+                                         name="glance"), orphan=True)
+    dead = next(c for c in sample.coverages if c.asset.name == "analytics-scratch")
+    placeholder = replace(dead, asset=replace(dead.asset, id="aws-us:source", name="aws-us",
+                                              kind="source"),
+                          classification=Classification(AssetClass.UNREACHABLE, "source could not be read"))
+    data = replace(sample, coverages=(*sample.coverages, placeholder), orphans=(orphan,))
+    app = DrConsoleApp("lab-eu1", lambda: data, lambda: data, clock=lambda: SAMPLE_NOW)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "glance" not in names(app)  # an orphan is not an asset: not listed by default
+        header = plain(app.screen.query_one(SiteHeader).render())
+        assert "1 orphan (/status:orphan)" in header
+        screen = app.screen
+        assert isinstance(screen, InventoryScreen)
+        screen.query_one("#filter", Input).value = "class:unclassified"
+        await settle(pilot)
+        assert "aws-us" not in names(app)  # an outage is not a policy gap
+        screen.query_one("#filter", Input).value = "class:unreachable"
+        await settle(pilot)
+        assert names(app) == ["aws-us"]
+        screen.query_one("#filter", Input).value = "status:orphan"
+        await settle(pilot)
+        assert names(app) == ["glance"]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, AssetScreen))
+        body = plain(app.screen.query_one("#asset-body", Static).content)
+        assert "no longer in the inventory" not in body and "dr-console run metadata-db --db glance" in body
+
+
 # -- asset screen -------------------------------------------------------------
 
 
@@ -180,7 +218,7 @@ async def test_read_only_never_offers_a_write_action(make_app: AppFactory) -> No
         assert "run_runbook" not in footer_actions(app)
         assert all(k.action != "run_runbook" for k in screen_keys(app.screen))
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        assert "Run runbook" not in titles
+        assert "Runbook" not in titles
         # Not by key, not by action name either.
         await pilot.press("R")
         await app.screen.run_action("run_runbook")
@@ -196,7 +234,7 @@ async def test_write_mode_offers_the_runbook(make_app: AppFactory) -> None:
         await open_asset(pilot, NOVA)
         assert "WRITE" in plain(app.screen.query_one(SiteHeader).content)
         assert "run_runbook" in footer_actions(app)
-        assert "Run runbook" in [c.title for c in app.get_system_commands(app.screen)]
+        assert "Runbook" in [c.title for c in app.get_system_commands(app.screen)]
         assert "read-only" not in asset_text(app)
         await pilot.press("R")
         await pilot.pause()
@@ -243,8 +281,8 @@ async def test_help_on_the_asset_screen_lists_its_keys(make_app: AppFactory) -> 
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         described = {k.description for k in app.screen.keys}
-        assert {"Back", "Copy command", "Refresh", "Help"} <= described
-        assert "Run runbook" not in described  # read-only
+        assert {"Back", "Copy cmd", "Refresh", "Help"} <= described
+        assert "Runbook" not in described  # read-only
 
 
 async def test_palette_lists_every_action(make_app: AppFactory) -> None:

@@ -99,6 +99,8 @@ def test_copy_pattern_regex_extracts_asset_and_timestamp(tmp_path: Path) -> None
         ("    bucket: dr-backups\n", "", 10, "stores[0].bucket", "required key is missing"),
         ("  metadata: 12h\n", "  metadata: soon\n", 36, "rpo.metadata", "duration"),
         ("    class: metadata\n", "    class: precious\n", 32, "rules[0].class", "precious"),
+        ("    class: metadata\n", "    class: unreachable\n", 32, "rules[0].class",
+         "class must be one of: boot-infra, metadata, payload, reproducible, unclassified"),
         ("    address: 10.0.0.5\n", "    address: 10.0.0.5\n    port: 99999\n", 22,
          "hosts[0].port", "65535"),
         ("  - store: offsite\n", "  - store: elsewhere\n", 26, "copies[0].store",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -171,14 +172,18 @@ class Fake:
                          assets=[asset(self.source, "thing", self.source, provider="fake")])
 
 
-def test_collect_turns_failures_into_source_problems_and_keeps_the_rest() -> None:
+def test_collect_turns_failures_into_source_problems_and_keeps_the_rest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     providers = [Fake("ok1"), Fake("broken", error=ProviderError("store x: connection refused")),
                  Fake("buggy", error=KeyError("oops")), Fake("ok2")]
     out = collect(providers, deadline=5)
     assert [d.source for d in out.discoveries] == ["ok1", "ok2"]
     reasons = {p.source: p.reason for p in out.source_problems}
     assert reasons["broken"] == "store x: connection refused"
-    assert reasons["buggy"].startswith("internal error: KeyError")
+    assert reasons["buggy"] == (f"internal error reading this source; details in "
+                                f"{tmp_path / 'dr-console' / 'crash.log'}")
+    assert "KeyError: 'oops'" in (tmp_path / "dr-console" / "crash.log").read_text()
     assert set(out.provider_seconds) == {"ok1", "broken", "buggy", "ok2"}
 
 

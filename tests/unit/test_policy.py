@@ -211,6 +211,27 @@ def test_unreachable_source_shows_as_unknown_entry() -> None:
     assert len(covs) == 1
     assert covs[0].status is Status.UNKNOWN
     assert "connection refused" in covs[0].reasons[0]
+    # Its own kind of row: an outage, not a policy gap.
+    assert covs[0].classification.asset_class is AssetClass.UNREACHABLE
+
+
+def test_a_tag_cannot_make_an_asset_unreachable() -> None:
+    tagged = asset("shop", **{"dr:class": "unreachable"})
+    assert classify(tagged, make_site()).asset_class is AssetClass.UNCLASSIFIED
+
+
+def test_orphan_copies_are_grouped_per_missing_asset_and_classified_as_it_would_be() -> None:
+    from dr_console.policy import orphan_coverages
+
+    site = make_site(rules=[{"name": "dbs", "class": "metadata", "match": {"kind": "database"}}])
+    old, new = (copy(asset("keystone"), hours) for hours in (30, 2))
+    covs = orphan_coverages(site, [("keystone", "database", "offsite", old),
+                                   ("keystone", "database", "offsite", new)], NOW)
+    (cov,) = covs
+    assert cov.orphan and cov.asset.name == "keystone" and cov.asset.kind == "database"
+    assert cov.classification.asset_class is AssetClass.METADATA
+    assert cov.copies == (new, old) and cov.last_good == new
+    assert "2 copies of a database named 'keystone' that the inventory did not find" in cov.reasons[0]
 
 
 def test_unreachable_store_turns_missing_copies_into_unknown_not_critical() -> None:

@@ -80,9 +80,9 @@ class AssetScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"),
-        Binding("y", "copy_command", "Copy command"),
+        Binding("y", "copy_command", "Copy cmd"),
         # Changes the world: offered only with --write (see check_action).
-        Binding("R", "run_runbook", "Run runbook"),
+        Binding("R", "run_runbook", "Runbook"),
     ]
 
     def __init__(self, asset_id: str) -> None:
@@ -99,7 +99,8 @@ class AssetScreen(Screen[None]):
         snapshot = self.dr_app.snapshot
         if snapshot is None:
             return None
-        return next((c for c in snapshot.coverages if c.asset.id == self.asset_id), None)
+        return next((c for c in (*snapshot.coverages, *snapshot.orphans)
+                     if c.asset.id == self.asset_id), None)
 
     def compose(self) -> ComposeResult:
         yield SiteHeader(id="site-header")

@@ -111,7 +111,8 @@ class InventoryScreen(Screen[None]):
         """Every asset in the current sort order, once per snapshot and order."""
         if self._sorted_for is None or self._sorted_for[0] is not snapshot \
                 or self._sorted_for[1] != self.sort_mode:
-            self._all = sorted_coverages(snapshot.coverages, self.sort_mode) if snapshot else []
+            rows = [*snapshot.coverages, *snapshot.orphans] if snapshot else []
+            self._all = sorted_coverages(rows, self.sort_mode)
             self._sorted_for = (snapshot, self.sort_mode)
             self._indexed = None
             self._last_filter = None
@@ -137,10 +138,10 @@ class InventoryScreen(Screen[None]):
             visible = [item.coverage for item in self._visible]
         else:
             self._last_filter = None
-            visible = everything
+            visible = [cov for cov in everything if not cov.orphan]
         self._shown = {cov.asset.id: cov for cov in visible}
         self.query_one(InventoryTable).show(visible, self.dr_app.clock(), universe=everything)
-        total = len(everything)
+        total = sum(1 for cov in everything if not cov.orphan)
         count = f"{len(visible)} of {total}" if flt else f"{total} assets"
         self.query_one("#match-count", Static).update(
             f"{count} · sort: {self.sort_mode}" if snapshot else f"sort: {self.sort_mode}"

@@ -37,7 +37,7 @@ class ResumeScreen(ModalScreen[Choice | None]):
         with Vertical(id="resume-box"):
             yield Static(Text(f"An unfinished run of {run.runbook} on {run.target}", style="bold"))
             yield Static(Text(f"run {run.run_id}: {run.outcome}, started "
-                              f"{run.started.strftime('%Y-%m-%d %H:%M UTC')} by {run.operator}@{run.host}; "
+                              f"{run.started.astimezone().strftime('%Y-%m-%d %H:%M %Z')} by {run.operator}@{run.host}; "
                               f"{done} of its steps done. Resuming re-checks every step, so nothing "
                               "finished is done twice."))
             with Horizontal(id="resume-buttons"):

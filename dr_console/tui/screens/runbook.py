@@ -176,13 +176,9 @@ class RunbookScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="runbook", exit_on_error=False)
     def _run_engine(self, resume_id: str | None, cancel: threading.Event) -> None:
-        from dr_console import commandlog
         from dr_console.runbooks.engine import Engine
         from dr_console.runbooks.journal import find_run
 
-        # The restore's S3 and OpenStack calls belong in the command log even
-        # when no refresh has run yet (the hooks are idempotent).
-        commandlog.install_hooks()
         sink = TuiSink(self.app, self, cancel)
         try:
             if resume_id is None:

@@ -14,6 +14,7 @@ from dr_console.model import Snapshot, Status
 from dr_console.present import (
     DANGER,
     HEADER_STATUS_ORDER,
+    ORPHAN_FILTER,
     STATUS_STYLE,
     STATUS_SYMBOL,
     age_text,
@@ -80,6 +81,8 @@ def status_line(*, snapshot: Snapshot | None, refreshing: bool, now: datetime) -
     else:
         generated = snapshot.generated_at
         line.append(f"data from {clock_time(generated, now)}, {age_text(generated, now)}")
+        if snapshot.orphans:
+            line.append(f" · {len(snapshot.orphans)} orphan (/{ORPHAN_FILTER})", style="dim")
         if refreshing:
             line.append("  ⟳ refreshing…", style="italic")
     return line

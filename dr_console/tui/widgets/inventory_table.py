@@ -30,7 +30,7 @@ from textual_fastdatatable import DataTable as FastDataTable
 from textual_fastdatatable import DataTableBackend
 
 from dr_console.model import Coverage, Status
-from dr_console.present import class_text, last_good_text, status_text
+from dr_console.present import class_text, last_good_text, row_status_text, status_text
 
 # (column key, label)
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -85,7 +85,7 @@ def row_cells(coverage: Coverage, now: datetime) -> dict[str, Text]:
     # markup, and an asset named "[red]x" or "db[1]" must show as written.
     asset = coverage.asset
     return {
-        "status": status_text(coverage.status),
+        "status": row_status_text(coverage),
         "class": class_text(coverage.classification.asset_class),
         "name": Text(asset.name, style="bold"),
         "kind": Text(asset.kind),
