@@ -34,10 +34,11 @@ class ResumeScreen(ModalScreen[Choice | None]):
     def compose(self) -> ComposeResult:
         run = self.run
         done = sum(1 for s in run.steps.values() if s in ("done", "skipped"))
+        started = run.started.astimezone().strftime("%Y-%m-%d %H:%M %Z")  # the operator's zone
         with Vertical(id="resume-box"):
             yield Static(Text(f"An unfinished run of {run.runbook} on {run.target}", style="bold"))
             yield Static(Text(f"run {run.run_id}: {run.outcome}, started "
-                              f"{run.started.astimezone().strftime('%Y-%m-%d %H:%M %Z')} by {run.operator}@{run.host}; "
+                              f"{started} by {run.operator}@{run.host}; "
                               f"{done} of its steps done. Resuming re-checks every step, so nothing "
                               "finished is done twice."))
             with Horizontal(id="resume-buttons"):
