@@ -432,6 +432,9 @@ class _MetadataRestore:
         ctx.log(_describe_report(report))
         for note in getattr(report, "notes", []):
             ctx.log(note)
+        ctx.state["load"] = {"spool_bytes": report.spool_bytes, "rows": report.rows,
+                             "workers": report.workers, "parallel": report.parallel,
+                             "plain_bytes": report.bytes, "seconds": round(report.seconds, 3)}
         ctx.state["staging_loaded"] = True
 
     def verify_restored(self, ctx: Context) -> None:
