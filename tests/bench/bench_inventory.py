@@ -329,7 +329,7 @@ def _measure(args: argparse.Namespace, site_file: Path, site: dict[str, Any], wo
           "none re-hashed)")
     print("baseline, one after the other:")
     for command in commands:
-        print(f"  {command.reads:<34} {shlex.join(command.argv)[:150]}")
+        print(f"  {command.reads:<34} {shlex.join(command.argv)}")
     order, taken = alternate(args.samples, {"dr-console": refresh.run, "clients": cli_sequence})
     provider_runs = in_process(site_file, refresh.cache_home, args.samples)
 

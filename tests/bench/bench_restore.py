@@ -97,7 +97,7 @@ PRODUCT, BASELINE = "dr-console", "baseline"
 # Instance identity, paths and version strings: they differ between any two
 # servers and say nothing about how they are tuned.
 _IDENTITY = re.compile(r"(^|_)(datadir|socket|port|pid_file|tmpdir|hostname|log_error|general_log_file|"
-                       r"slow_query_log_file|server_id|server_uid|gtid|version|basedir|plugin_dir|"
+                       r"slow_query_log_file|dir_path|server_id|server_uid|gtid|version|basedir|plugin_dir|"
                        r"log_basename|relay_log|innodb_data_home_dir|innodb_log_group_home_dir|"
                        r"innodb_tmpdir|secure_file_priv|report_port|extra_port|bind_address|"
                        r"system_time_zone|timestamp|wsrep)", re.I)
@@ -784,7 +784,7 @@ def main() -> int:
             "peak_rss_method": PEAK_RSS_METHOD,
             "spool_bytes_source": "the run journal's last state record, key 'load' "
                                   "(LoadReport.spool_bytes: the spool file's final size; 0 when serial)",
-            "ratio": RATIO_FASTER,
+            "ratio_means": RATIO_FASTER,
             "product_verifies": "sha256 and size of the stored object against its manifest, the "
                                 "compressed stream's end and the dump's completion trailer, the "
                                 "database named in the dump, row counts per table against the "
