@@ -46,15 +46,24 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-# Figures beside their baselines, in one run, against the running lab: the
-# inventory, then a restore of a RESTORE_MB (uncompressed) dump.
+# Every figure beside its baseline, in one run against the running lab:
+# inventory refresh and start-up, the console, then a restore of a
+# RESTORE_MB (uncompressed) dump on the lab's tuned MariaDB and on a stock
+# one the bench starts itself. Prints them side by side and writes
+# $(BENCH_DIR)/results.json; scripts/readme_figures.py turns that into the
+# README's "Measured" section. Quick check: make bench RESTORE_MB=50
 RESTORE_MB ?= 1000
-bench: venv
+BENCH_DIR ?= .bench
+bench: deps venv
 	$(MAKE) lab-up
-	DR_LAB_DIR=$(abspath $(LAB_DIR)) $(VENV)/bin/python tests/bench/bench_inventory.py
-	DR_LAB_DIR=$(abspath $(LAB_DIR)) $(VENV)/bin/python tests/bench/bench_tui.py
+	rm -rf $(BENCH_DIR)/parts $(BENCH_DIR)/results.json
+	mkdir -p $(BENCH_DIR)/parts
+	set -o pipefail; export DR_BENCH_RUN=$$(date -u +%Y%m%dT%H%M%SZ) DR_LAB_DIR=$(abspath $(LAB_DIR)); \
+	$(VENV)/bin/python tests/bench/bench_inventory.py --out $(BENCH_DIR)/parts/inventory.json && \
+	$(VENV)/bin/python tests/bench/bench_tui.py | tee $(BENCH_DIR)/parts/tui.txt && \
 	$(VENV)/bin/python tests/bench/bench_restore.py --site $(abspath $(LAB_DIR))/site.yaml \
-		--size-mb $(RESTORE_MB)
+		--size-mb $(RESTORE_MB) --out $(BENCH_DIR)/parts/restore.json && \
+	$(VENV)/bin/python tests/bench/summary.py --parts $(BENCH_DIR)/parts --out $(BENCH_DIR)/results.json
 
 # SVGs of each screen, against the lab, for the README.
 screenshots: venv

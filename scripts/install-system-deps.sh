@@ -11,6 +11,8 @@ PACKAGES=(
   # the rest of the lab
   mariadb-server mariadb-client openssh-server openssh-client
   dnsmasq-base chrony git python3-venv
+  # the restore bench's baseline: `/usr/bin/aws s3 cp … - | gunzip | mariadb`
+  awscli
 )
 
 POLICY_RC=/usr/sbin/policy-rc.d

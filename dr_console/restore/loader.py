@@ -64,6 +64,7 @@ class LoadReport:
     workers: int = 1
     parallel: bool = False
     statements: int = 0
+    spool_bytes: int = 0  # final size of the parallel load's spool file (0: serial, no spool)
     phase_seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     # Filled by the pipeline:
@@ -492,6 +493,7 @@ def _load_parallel(connect: Connect, conn: pymysql.connections.Connection, stagi
                 thread.join(timeout=60)
         raise
     finally:
+        report.spool_bytes = os.fstat(fd).st_size
         os.close(fd)
     report.tables = dict(loader.rows)
     report.table_bytes = dict(loader.table_bytes)

@@ -378,8 +378,7 @@ class _MetadataRestore:
         ctx.state["load"] = {"rows": report.rows, "plain_bytes": report.bytes,
                              "stored_bytes": report.stored_bytes, "seconds": round(report.seconds, 3),
                              "workers": report.workers, "parallel": report.parallel,
-                             "spool_bytes": getattr(report, "spool_bytes", None),
-                             "verified": report.verified}
+                             "spool_bytes": report.spool_bytes, "verified": report.verified}
         ctx.state["staging_loaded"] = True
 
     def verify_restored(self, ctx: Context) -> None:
