@@ -11,6 +11,8 @@ PACKAGES=(
   # the rest of the lab
   mariadb-server mariadb-client openssh-server openssh-client
   dnsmasq-base chrony git python3-venv
+  # payload volumes: real filesystems on loop devices inside a lab host
+  xfsprogs e2fsprogs util-linux
 )
 
 POLICY_RC=/usr/sbin/policy-rc.d
@@ -47,6 +49,6 @@ fi
 if [[ ${#missing[@]} -gt 0 ]]; then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update
+  apt-get -o DPkg::Lock::Timeout=600 update
   apt-get install -y -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}"
 fi
