@@ -222,11 +222,36 @@ def test_a_volume_restored_from_a_backup_carries_the_files(
         assert guest.ok(f"blkid -o value -s UUID {by_id}").strip() == volume["uuid"]
         _prove_files(guest, by_id, "ext4", volume["sha256_list"])
         assert _loops_of(_backing_file(lab, restored))
+        _final_mount_stays_inside_the_host(guest, server, by_id, volume["uuid"])
         _detach(conn, server, restored)
         assert guest.run(f"test -e {by_id}")[0] == 1
         assert _loops_of(_backing_file(lab, restored)) == ""
     finally:
         _delete(conn, restored)
+
+
+def _final_mount_stays_inside_the_host(guest: Guest, server: dict[str, Any], by_id: str,
+                                       fs_uuid: str) -> None:
+    """The runbook's last steps: a read-write mount at its final place and
+    an fstab line by UUID. Both land in the host's private /srv and fstab.
+    (Not remounted through that line: the original volume, attached too,
+    carries the same UUID.)"""
+    machine_fstab = Path("/etc/fstab").read_text()
+    lab_fstab = Path(server["fstab"]).read_text()
+    point = f"/srv/restored-{uuid.uuid4().hex[:8]}"
+    line = f"UUID={fs_uuid} {point} ext4 defaults,nofail 0 2"
+    try:
+        guest.ok(f"mkdir -p {point} && mount {by_id} {point} && touch {point}/written-here")
+        assert guest.ok(f"findmnt -n -o SOURCE,OPTIONS {point}").split()[0] == \
+            guest.ok(f"readlink -f {by_id}").strip()
+        assert guest.ok(f"findmnt -n -o OPTIONS {point}").startswith("rw")
+        guest.ok(f"echo '{line}' >> /etc/fstab && umount {point}")
+        assert not os.path.lexists(point)
+        assert Path("/etc/fstab").read_text() == machine_fstab
+        assert Path(server["fstab"]).read_text() == lab_fstab + line + "\n"
+    finally:
+        guest.run(f"umount {point}; rmdir {point}")
+        Path(server["fstab"]).write_text(lab_fstab)
 
 
 def test_a_volume_from_a_snapshot_and_a_mounted_disk_is_not_taken_away(
