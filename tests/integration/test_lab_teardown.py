@@ -9,6 +9,7 @@ import os
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import paramiko
@@ -26,7 +27,7 @@ HOST = "app1"
 
 
 @pytest.fixture
-def small_lab(tmp_path: Path) -> Path:
+def small_lab(tmp_path: Path) -> Iterator[Path]:
     if os.geteuid() != 0 or not Path(sshd.SSHD).exists():
         pytest.skip("needs root and OpenSSH's sshd")
     lab = (tmp_path / "lab").resolve()
