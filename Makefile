@@ -35,12 +35,13 @@ lab-status:
 demo: deps venv lab-up
 	$(VENV)/bin/dr-console --site $(LAB_DIR)/site.yaml
 
-# The lab always comes down, and pytest's exit code is the target's.
+# The lab always comes down, and pytest's exit code is the target's (or 1 when
+# `lab down` finds a loop device, mount or process of the lab left behind).
 test: deps venv
 	$(MAKE) lint
 	$(MAKE) lab-up
 	DR_LAB_DIR=$(abspath $(LAB_DIR)) DR_REQUIRE_LAB=1 $(VENV)/bin/pytest; rc=$$?; \
-	$(MAKE) lab-down; exit $$rc
+	$(MAKE) lab-down || rc=$$(( rc ? rc : 1 )); exit $$rc
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -13,6 +13,8 @@ PACKAGES=(
   dnsmasq-base chrony git python3-venv
   # the restore bench's baseline: `/usr/bin/aws s3 cp … - | gunzip | mariadb`
   awscli
+  # payload volumes: real filesystems on loop devices inside a lab host
+  xfsprogs e2fsprogs util-linux
 )
 
 POLICY_RC=/usr/sbin/policy-rc.d
@@ -49,6 +51,6 @@ fi
 if [[ ${#missing[@]} -gt 0 ]]; then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update
+  apt-get -o DPkg::Lock::Timeout=600 update
   apt-get install -y -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}"
 fi

@@ -20,7 +20,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "lab", help="run the local lab (real services on 127.0.0.1)",
         description="Start, stop and inspect the local lab: MariaDB, SSH hosts, "
                     "moto (AWS and the offsite store) and an OpenStack control plane.")
-    sub = lab.add_subparsers(dest="lab_command", metavar="{up,down,status}", required=True)
+    sub = lab.add_subparsers(dest="lab_command", metavar="{up,down,status,fault}", required=True)
 
     up = sub.add_parser("up", help="start the lab (idempotent); print the site file path")
     up.add_argument("--no-openstack", action="store_true",
@@ -35,7 +35,23 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="list lab services; exit 1 if any is not running")
     status.set_defaults(func=cmd_status)
 
-    for parser in (up, down, status):
+    fault = sub.add_parser("fault", help="provoke or undo a fault for the payload-volume "
+                                         "runbook (see docs/lab-volumes.md)")
+    which = fault.add_subparsers(dest="fault", required=True)
+    hang = which.add_parser("attach-hang", help="Nova attaches wait in the compute driver")
+    hang.add_argument("switch", choices=["on", "off"])
+    hang.add_argument("--volume", action="append", default=[], metavar="VOLUME_ID",
+                      help="only these volumes (default: every attach)")
+    key = which.add_parser("host-key", help="a lab host presents a key other than the pinned one")
+    key.add_argument("action", choices=["rotate", "restore"])
+    key.add_argument("host")
+    quota = which.add_parser("volume-quota", help="no room for a new volume in the tenant")
+    quota.add_argument("action", choices=["low", "restore"])
+    shown = which.add_parser("status", help="which switches are on")
+    for parser in (hang, key, quota, shown):
+        parser.set_defaults(func=cmd_fault)
+
+    for parser in (up, down, status, hang, key, quota, shown):
         parser.add_argument("--dir", type=Path, default=DEFAULT_DIR,
                             help="lab directory (default: .lab in the current directory)")
     return lab
@@ -60,10 +76,40 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
+    from dr_console.lab.guesthost import leftovers
     from dr_console.lab.runner import lab_down
 
     stopped = lab_down(args.dir, purge=args.purge)
     print(f"stopped {len(stopped)} service(s)" + (f": {', '.join(stopped)}" if stopped else ""))
+    # A loop device or a mount outlives the processes: say so, and fail.
+    left = leftovers(args.dir.resolve())
+    for item in left:
+        print(f"dr-console lab: left behind: {item}", file=sys.stderr)
+    return 1 if left else 0
+
+
+def cmd_fault(args: argparse.Namespace) -> int:
+    import json
+
+    from dr_console.lab import volumefaults
+    from dr_console.lab.procs import LabError
+
+    lab_dir = args.dir.resolve()
+    try:
+        if args.fault == "attach-hang":
+            volumefaults.attach_hang(lab_dir, args.switch == "on", args.volume)
+            print(f"attach-hang {args.switch}" + (f": {', '.join(args.volume)}"
+                                                  if args.volume else ""))
+        elif args.fault == "host-key":
+            key = volumefaults.host_key(lab_dir, args.host, args.action == "rotate")
+            print(f"{args.host} presents {key}")
+        elif args.fault == "volume-quota":
+            quota = volumefaults.volume_quota(lab_dir, args.action == "low")
+            print("tenant volume quota: " + ", ".join(f"{k}={v}" for k, v in quota.items()))
+        else:
+            print(json.dumps(volumefaults.status(lab_dir), indent=2))
+    except LabError as exc:
+        return _fail(str(exc))
     return 0
 
 

@@ -22,12 +22,23 @@ from typing import Any, TypeVar
 
 from dr_console.backup.s3 import store_client
 from dr_console.config import load_site
-from dr_console.lab import mariadb, moto, procs, seed_aws, seed_db, seed_offsite, sitefile, sshd
+from dr_console.lab import (
+    guesthost,
+    mariadb,
+    moto,
+    procs,
+    seed_aws,
+    seed_db,
+    seed_offsite,
+    sitefile,
+    sshd,
+    volumelab,
+)
 from dr_console.lab.procs import LabError
 from dr_console.schema import AwsCloud
 
 STATE_FORMAT = "dr-console/lab-state/v1"
-PORT_NAMES = ("mariadb", "moto-aws", "moto-offsite", "ssh-boot1", "ssh-db1")
+PORT_NAMES = ("mariadb", "moto-aws", "moto-offsite", "ssh-boot1", "ssh-db1", "ssh-app1")
 
 Log = Callable[[str], None]
 T = TypeVar("T")
@@ -79,9 +90,14 @@ def _stop_everything(lab_dir: Path) -> list[str]:
     take seconds each to honour SIGTERM, and one by one that adds up to
     most of a minute. Returns the names, newest first."""
     services = procs.registered(lab_dir)
+    namespaces = guesthost.namespaces(lab_dir)  # while their sshd still runs
     if services:
         with ThreadPoolExecutor(max_workers=len(services), thread_name_prefix="stop") as pool:
             list(pool.map(lambda service: procs.stop_pid(service.pid), services))
+    # SSH sessions left in a lab host's namespace, then the loop devices
+    # (a loop device outlives whoever made it).
+    guesthost.end_namespaces(namespaces)
+    guesthost.release_disks(lab_dir)
     return procs.stop_all(lab_dir)  # all down already: this only clears the registry
 
 
@@ -180,12 +196,16 @@ def _cold_start(lab_dir: Path, openstack: bool, old_state: dict[str, Any], log: 
     oslab_mod = _openstack_module() if openstack else None
     hosts = sitefile.lab_hosts(ports)
     sshd.prepare(lab_dir, hosts)
+    for host in hosts:
+        if guesthost.is_guest(host.name):
+            guesthost.prepare(lab_dir, host)
 
     # Launch from this one thread: procs' registry file is read-modify-write
     # and not safe against concurrent starts. Waiting happens later.
     moto_aws = moto.start(lab_dir, "moto-aws", ports["moto-aws"])
     moto_off = moto.start(lab_dir, "moto-offsite", ports["moto-offsite"])
-    ssh_services = [sshd.start(lab_dir, host) for host in hosts]
+    ssh_services = [guesthost.start(lab_dir, host) if guesthost.is_guest(host.name)
+                    else sshd.start(lab_dir, host) for host in hosts]
     db = mariadb.start(lab_dir, ports["mariadb"])
     clock.mark("mariadb ready")
 
@@ -246,6 +266,8 @@ def _cold_start(lab_dir: Path, openstack: bool, old_state: dict[str, Any], log: 
             clock.mark("openstack ready")
             os_info["seed"] = oslab_mod.seed(os_lab)
             clock.mark("openstack seeded")
+            # Disks Nova counted attached before this start come back.
+            volumelab.reconcile(lab_dir, log)
             os_info.update(clouds_yaml=str(os_lab.clouds_yaml), cloud=os_lab.cloud,
                            admin_cloud=getattr(os_lab, "admin_cloud", None),
                            ports=getattr(os_lab, "ports", {}))
@@ -264,6 +286,7 @@ def _cold_start(lab_dir: Path, openstack: bool, old_state: dict[str, Any], log: 
             early += image_future.result()
         faults = seed_offsite.inject_dump_faults(offsite, store.bucket, dumps)
         faults += seed_offsite.static_faults(openstack, host_objects)
+        faults += volumelab.console_faults(lab_dir) if openstack else []
         clock.mark(f"metadata dumps offsite ({len(dumps)}), faults injected")
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -296,6 +319,7 @@ def _cold_start(lab_dir: Path, openstack: bool, old_state: dict[str, Any], log: 
         "openstack_lab": os_info,
         "objects": [asdict(o) for o in [*early, *dumps]],
         "faults": [f.to_dict() for f in faults],
+        **volumelab.state(lab_dir, ports, os_info.get("seed", {}), aws_summary),
         "services": [s.to_dict() for s in procs.registered(lab_dir)],
         "timings": {**clock.marks, "total": round(time.monotonic() - clock.t0, 2)},
     })

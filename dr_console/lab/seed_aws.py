@@ -67,7 +67,42 @@ def seed_aws(cloud: AwsCloud, ec2: Any, rds: Any) -> dict[str, Any]:
     return {
         "instances": instances, "volumes": volumes, "ebs_snapshots": snapshots,
         "db_instances": ["orders-db"], "db_snapshots": ["orders-db-manual-1"],
+        **_payload_twin(cloud, ec2, image),
     }
+
+
+# The EBS twin of the Nova server app-1 and its payload volumes (names of
+# their own: an asset is found by name). moto keeps no bytes: what a runbook
+# proves here is what the API proves (create from snapshot, attach, states).
+PAYLOAD_TWIN = (("app-data-ebs", "ext4"), ("app-home-ebs", "ext4"), ("app-media-ebs", "xfs"),
+                ("app-logs-ebs", "xfs"))
+
+
+def _payload_twin(cloud: AwsCloud, ec2: Any, image: str) -> dict[str, Any]:
+    zone = f"{cloud.region}a"
+    # In EC2 nothing copies an instance itself: it is rebuilt from its launch
+    # template, and only its EBS volumes are restored and reattached.
+    reply = ec2.run_instances(
+        ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro",
+        Placement={"AvailabilityZone": zone},
+        TagSpecifications=[{"ResourceType": "instance", "Tags": _tags("app-1", REPRODUCIBLE)}])
+    instance = reply["Instances"][0]["InstanceId"]
+    volumes = {}
+    for index, (name, fs) in enumerate(PAYLOAD_TWIN):
+        volume_id = ec2.create_volume(
+            AvailabilityZone=zone, Size=1, VolumeType="gp3",
+            TagSpecifications=[{"ResourceType": "volume",
+                                "Tags": _tags(name, [{"Key": "dr:fs", "Value": fs}])}])["VolumeId"]
+        device = f"/dev/sd{'fghi'[index]}"
+        ec2.attach_volume(VolumeId=volume_id, InstanceId=instance, Device=device)
+        snapshot = ec2.create_snapshot(
+            VolumeId=volume_id, Description=f"{name} nightly 1",
+            TagSpecifications=[{"ResourceType": "snapshot",
+                                "Tags": _tags(f"{name}-snap-1")}])["SnapshotId"]
+        volumes[name] = {"id": volume_id, "fs": fs, "device": device, "zone": zone,
+                         "snapshots": [snapshot]}
+    return {"payload_instance": {"name": "app-1", "id": instance, "zone": zone},
+            "payload_volumes": volumes}
 
 
 def seed_buckets(s3: Any) -> dict[str, int]:

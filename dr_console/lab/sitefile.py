@@ -65,6 +65,7 @@ RULES = [
     {"name": "tagged-boot-infra", "class": "boot-infra",
      "match": {"tags": {"dr:class": "boot-infra"}}},
     {"name": "tagged-metadata", "class": "metadata", "match": {"tags": {"dr:class": "metadata"}}},
+    {"name": "tagged-payload", "class": "payload", "match": {"tags": {"dr:class": "payload"}}},
     {"name": "openstack-service-dbs", "class": "metadata",
      "match": {"provider": "mysql", "name": list(SERVICE_DBS)}},
     {"name": "application-dbs", "class": "payload", "match": {"provider": "mysql"}},
@@ -80,7 +81,14 @@ RULES = [
 LAB_HOSTS = {
     "boot1": (("dhcp", "tftp", "ntp"), {"dr:class": "boot-infra"}),
     "db1": (("mysql",), {"dr:class": "metadata"}),
+    # Plays the Nova server app-1: its attached volumes show up inside it
+    # (lab.guesthost, docs/lab-volumes.md).
+    "app1": (("app",), {"dr:class": "payload", "dr:server": "app-1"}),
 }
+
+
+# Ansible group of a lab host, by its dr:class tag
+INVENTORY_GROUPS = {"boot-infra": "boot_infra", "payload": "app"}
 
 
 def lab_hosts(ports: dict[str, int]) -> list[LabHost]:
@@ -169,7 +177,7 @@ def write_inventory(lab_dir: Path, ports: dict[str, int]) -> Path:
                 "-o StrictHostKeyChecking=yes -o ControlMaster=no")
     groups: dict[str, Any] = {}
     for host in lab_hosts(ports):
-        for role in ("boot_infra",) if host.tags.get("dr:class") == "boot-infra" else ("db",):
+        for role in (INVENTORY_GROUPS.get(host.tags.get("dr:class", ""), "db"),):
             groups.setdefault(role, {"hosts": {}})["hosts"][host.name] = {
                 "ansible_host": "127.0.0.1", "ansible_port": host.port, "ansible_user": "root",
                 "ansible_ssh_private_key_file": str(sshd.client_key(lab_dir)),

@@ -104,7 +104,7 @@ def _key_time(key: str) -> datetime:
 
 def test_site_file_loads(site: Site, state: dict[str, Any]) -> None:
     assert site.site == "drlab"
-    assert {h.name for h in site.hosts} == {"boot1", "db1"}
+    assert {h.name for h in site.hosts} == {"boot1", "db1", "app1"}
     boot1 = next(h for h in site.hosts if h.name == "boot1")
     assert set(boot1.roles) == {"dhcp", "tftp", "ntp"}
     assert boot1.tags == {"dr:class": "boot-infra"}
@@ -302,7 +302,7 @@ def test_fault_list_names_every_seeded_fault(state: dict[str, Any]) -> None:
     assets = {f["asset"] for f in state["faults"]}
     expected = {"cinder", "glance", "boot1", "nova_cell0", "logs-archive", "legacy-ftp"}
     if state["openstack"]:
-        expected |= {"scratch-data", "mystery-box"}
+        expected |= {"scratch-data", "mystery-box", "app-logs"}
     assert assets == expected
     for fault in state["faults"]:
         assert fault["expected_status"] in ("WARNING", "CRITICAL")

@@ -28,6 +28,7 @@ FAULT_REASONS = {
     "metadata-db-no-copy": "no copy found",
     "volume-no-copy": "no copy found",
     "unclassified": "policy gap",
+    "error-newest-backup": "fell back to an older one",
 }
 
 

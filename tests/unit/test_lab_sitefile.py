@@ -14,7 +14,7 @@ from dr_console.lab.seed_db import reader_password_file
 from dr_console.lab.sshd import client_key, known_hosts
 
 PORTS = {"mariadb": 3307, "moto-aws": 5000, "moto-offsite": 5001, "ssh-boot1": 2201,
-         "ssh-db1": 2202}
+         "ssh-db1": 2202, "ssh-app1": 2203}
 TS = "20250102T030405Z"
 
 
@@ -42,7 +42,7 @@ def test_generated_site_file_loads(tmp_path: Path, openstack: bool) -> None:
     assert site.mysql[0].restore_user == sitefile.RESTORE_USER
     assert site.mysql[0].restore_password_file == sitefile.admin_password_file(tmp_path)
     assert (site.mysql[0].snapshot_volume is not None) is openstack
-    assert [r.name for r in site.rules][2:] == [
+    assert [r.name for r in site.rules][3:] == [
         "openstack-service-dbs", "application-dbs", "volumes", "db-instances",
         "customer-buckets", "ci-built-servers", "stock-images"]
     assert all(rule.line > 0 for rule in site.rules)

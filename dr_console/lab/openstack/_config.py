@@ -95,6 +95,12 @@ class Layout:
     def backups(self) -> Path:
         return self.root / "cinder" / "backups"
 
+    @property
+    def guests(self) -> Path:
+        """Lab hosts that play Nova servers and the disks attached to them
+        (shared with nova-compute; see dr_console.lab.guesthost)."""
+        return self.lab_dir / "guests"
+
     def make_dirs(self) -> None:
         for sub in ("etc", "keystone", "glance/images", "glance/staging", "glance/lock",
                     "cinder/volumes", "cinder/backups", "cinder/lock", "cinder/coordination",
@@ -208,6 +214,7 @@ def render_configs(layout: Layout, db: MariaDB, ports: dict[str, int],
         "transport_url": transport_url(ports, pw),
         "rabbit_password": pw["rabbit"],
         "conf_cinder": str(layout.conf("cinder")),
+        "guests_dir": str(layout.guests),
     }
     for name, port in ports.items():
         values[f"port_{name}"] = str(port)

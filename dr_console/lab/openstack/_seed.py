@@ -4,7 +4,8 @@ the lab driver's backing files: recognizable text plus pseudo-random blocks,
 so backups, snapshots and restores carry real, checkable bytes.
 
 Seeded faults for the console to find: `scratch-data` has no snapshot and
-no backup; `mystery-box` matches no classification rule."""
+no backup; `mystery-box` matches no classification rule. The payload server
+app-1 and its volumes with real filesystems: see _payload.py."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from dr_console.lab import procs
 from dr_console.lab.openstack._config import Layout
+from dr_console.lab.openstack._payload import PayloadChain
 
 if TYPE_CHECKING:
     from dr_console.lab.openstack import OpenStackLab
@@ -56,6 +58,8 @@ def stamp_volume(lab_dir: Path, volume_id: str, name: str, generation: int) -> N
 
 
 class _Seeder:
+    wait_seconds = WAIT
+
     def __init__(self, lab: OpenStackLab) -> None:
         from dr_console.lab.openstack import connect
 
@@ -91,8 +95,8 @@ class _Seeder:
 
     # -- volumes, snapshots, backups ------------------------------------------
 
-    def volume(self, conn: Any, name: str) -> tuple[Any, bool]:
-        """(volume, created now)"""
+    def volume(self, conn: Any, name: str, stamp: bool = True) -> tuple[Any, bool]:
+        """(volume, created now); `stamp`: write its recognizable header."""
         volume = conn.block_storage.find_volume(name)
         if volume is not None:
             self.ids[name] = volume.id
@@ -100,24 +104,27 @@ class _Seeder:
         volume = conn.block_storage.create_volume(name=name, size=1,
                                                   description=f"dr-console lab: {name}")
         volume = self.wait(conn.block_storage, volume, "available")
-        stamp_volume(self.lab.lab_dir, volume.id, name, 1)
+        if stamp:
+            stamp_volume(self.lab.lab_dir, volume.id, name, 1)
         self.ids[name] = volume.id
         return volume, True
 
-    def snapshot(self, conn: Any, volume: Any, name: str) -> None:
+    def snapshot(self, conn: Any, volume: Any, name: str) -> str:
         snap = conn.block_storage.find_snapshot(name)
         if snap is None:
             snap = conn.block_storage.create_snapshot(volume_id=volume.id, name=name)
             snap = self.wait(conn.block_storage, snap, "available")
         self.ids[name] = snap.id
+        return str(snap.id)
 
-    def backup(self, conn: Any, volume: Any, name: str, incremental: bool) -> None:
+    def backup(self, conn: Any, volume: Any, name: str, incremental: bool) -> str:
         backup = conn.block_storage.find_backup(name)
         if backup is None:
             backup = conn.block_storage.create_backup(volume_id=volume.id, name=name,
                                                       is_incremental=incremental)
             backup = self.wait(conn.block_storage, backup, "available")
         self.ids[name] = backup.id
+        return str(backup.id)
 
     def metadata_db_chain(self) -> None:
         # Stands for the MariaDB data volume: two "fast snapshots" of the
@@ -172,9 +179,10 @@ class _Seeder:
     def run(self) -> dict[str, str]:
         self.flavor()
         self.images()
-        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="seed") as pool:
+        with ThreadPoolExecutor(max_workers=5, thread_name_prefix="seed") as pool:
             chains = [pool.submit(fn) for fn in (self.metadata_db_chain, self.customer_chain,
-                                                 self.scratch, self.servers)]
+                                                 self.scratch, self.servers,
+                                                 PayloadChain(self).run)]
             errors = [f.exception() for f in chains]
         failed = [e for e in errors if e is not None]
         if failed:

@@ -6,6 +6,9 @@ nova-compute as ``nova.virt.drlab_fake`` (the launcher puts sitelib on
   uploads, so the snapshot image stays queued forever; docs/lab.md, pitfall 5).
 - The in-memory instances are also kept in a JSON file, so a restart of the
   lab's nova-compute finds its servers again instead of shutting them off.
+- A volume attached to a server that a lab host plays becomes a real block
+  device inside that host (drlab_guestdisk; docs/lab-volumes.md). Other
+  servers attach as the stock fake driver does: nothing moves.
 """
 
 from __future__ import annotations
@@ -14,15 +17,23 @@ import io
 import json
 import os
 
+import drlab_guestdisk as guestdisk
 import nova.conf
 from nova import exception
 from nova.compute import task_states
 from nova.image import glance
 from nova.virt import fake
+from oslo_config import cfg
 from oslo_log import log as logging
 
 CONF = nova.conf.CONF
 LOG = logging.getLogger(__name__)
+
+# Registered late, as Cinder's own drivers do: oslo.config reads the value
+# from the already parsed files on first access.
+CONF.register_opts([cfg.StrOpt("guests_dir", help="The lab's guests directory: which "
+                               "lab host plays which server, and what is attached.")],
+                   group="drlab")
 
 _SNAPSHOT_HEADER = b"DRLAB-SERVER-SNAPSHOT\n"
 
@@ -33,6 +44,7 @@ class DrLabFakeDriver(fake.FakeDriver):
         self._image_api = glance.API()
         self._state_file = os.path.join(CONF.instances_path, "drlab-fake-instances.json")
         self._sizes: dict[str, dict[str, int]] = {}
+        self._guests = CONF.drlab.guests_dir
         self._load()
 
     # -- persistence of the fake instances ---------------------------------
@@ -63,6 +75,13 @@ class DrLabFakeDriver(fake.FakeDriver):
             json.dump(data, f)
         os.replace(tmp, self._state_file)
 
+    def init_host(self, host):
+        super().init_host(host)
+        # After a restart: the attachments Nova still counts become real again.
+        if self._guests:
+            for problem in guestdisk.reconcile(self._guests, LOG.info):
+                LOG.warning("guest disk not restored: %s", problem)
+
     def spawn(self, context, instance, image_meta, injected_files, admin_password,
               allocations, network_info=None, block_device_info=None, power_on=True,
               accel_info=None):
@@ -77,6 +96,11 @@ class DrLabFakeDriver(fake.FakeDriver):
 
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
+        if self._guests:
+            # The server is going: its disks go with it, mounted or not.
+            gone = guestdisk.detach_server(self._guests, instance.uuid)
+            if gone:
+                LOG.info("took away disks %s", ", ".join(gone), instance=instance)
         super().destroy(context, instance, network_info, block_device_info=block_device_info,
                         destroy_disks=destroy_disks, destroy_secrets=destroy_secrets)
         self._sizes.pop(instance.uuid, None)
@@ -91,6 +115,49 @@ class DrLabFakeDriver(fake.FakeDriver):
         super().power_on(context, instance, network_info,
                          block_device_info=block_device_info, accel_info=accel_info)
         self._save()
+
+    # -- volumes: real block devices inside a lab host ---------------------
+
+    def default_root_device_name(self, instance, image_meta, root_bdm):
+        # As a KVM guest with virtio disks: Nova then names attachments
+        # /dev/vdb, /dev/vdc, ... (the stock fake driver's servers get sdX).
+        return "/dev/vda"
+
+    def attach_volume(self, context, connection_info, instance, mountpoint,
+                      disk_bus=None, device_type=None, encryption=None):
+        volume_id = connection_info.get("serial") or connection_info["data"].get("volume_id")
+        if self._guests:
+            guestdisk.wait_while_hung(self._guests, volume_id,
+                                      lambda msg: LOG.warning("%s", msg, instance=instance))
+            path = connection_info.get("data", {}).get("device_path")
+            if path and guestdisk.host_for(self._guests, instance.uuid):
+                try:
+                    record = guestdisk.attach(self._guests, instance.uuid, volume_id, path,
+                                              mountpoint)
+                except guestdisk.GuestDiskError as exc:
+                    # Nova rolls the attachment back: the volume stays available.
+                    raise exception.VolumeAttachFailed(volume_id=volume_id,
+                                                       reason=str(exc)) from None
+                LOG.info("volume %s is %s (%s) in lab host %s", volume_id, record["by_id"],
+                         record["loop"], record["host"], instance=instance)
+        super().attach_volume(context, connection_info, instance, mountpoint,
+                              disk_bus=disk_bus, device_type=device_type,
+                              encryption=encryption)
+
+    def detach_volume(self, context, connection_info, instance, mountpoint,
+                      encryption=None):
+        volume_id = connection_info.get("serial") or connection_info["data"].get("volume_id")
+        if self._guests:
+            try:
+                if guestdisk.detach(self._guests, volume_id):
+                    LOG.info("volume %s taken away from its lab host", volume_id,
+                             instance=instance)
+            except guestdisk.DiskBusy as exc:
+                # As a guest that cannot release a disk: Nova rolls the
+                # volume back to in-use.
+                raise exception.DeviceDetachFailed(device=mountpoint, reason=str(exc)) from None
+        super().detach_volume(context, connection_info, instance, mountpoint,
+                              encryption=encryption)
 
     # -- server snapshots with real bytes -------------------------------------
 
