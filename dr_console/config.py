@@ -147,6 +147,10 @@ def _with_lines_and_paths(site: Site, root: yaml.MappingNode, base: Path, path: 
         rule.model_copy(update={"line": _line_of(root, "rules", i)})
         for i, rule in enumerate(site.rules)
     ]
+    payload = [
+        rule.model_copy(update={"line": _line_of(root, "payload", i)})
+        for i, rule in enumerate(site.payload)
+    ]
     clouds = [
         c.model_copy(update={"clouds_yaml": resolve(c.clouds_yaml)})
         if isinstance(c, OpenStackCloud)
@@ -163,7 +167,7 @@ def _with_lines_and_paths(site: Site, root: yaml.MappingNode, base: Path, path: 
         for h in site.hosts
     ]
     return site.model_copy(update={
-        "rules": rules, "clouds": clouds, "stores": stores, "mysql": mysql,
+        "rules": rules, "payload": payload, "clouds": clouds, "stores": stores, "mysql": mysql,
         "hosts": hosts, "path": path,
     })
 
@@ -206,6 +210,11 @@ def _check_references(site: Site, root: yaml.MappingNode, shown: str) -> None:
                 )
 
     for index, host in enumerate(site.hosts):
+        if host.server is not None and host.server.cloud not in cloud_names:
+            raise SiteFileError(
+                shown, _line_of(root, "hosts", index, "server", "cloud"),
+                f"hosts[{index}].server.cloud", f"no cloud named {host.server.cloud!r}",
+            )
         for field_name in ("key_file", "known_hosts"):
             file = getattr(host, field_name)
             if not file.is_file():
@@ -213,6 +222,15 @@ def _check_references(site: Site, root: yaml.MappingNode, shown: str) -> None:
                     shown, _line_of(root, "hosts", index, field_name),
                     f"hosts[{index}].{field_name}", f"file not found: {file}",
                 )
+
+    for index, rule in enumerate(site.payload):
+        if rule.cloud is not None and rule.cloud not in cloud_names:
+            raise SiteFileError(shown, _line_of(root, "payload", index, "cloud"),
+                                f"payload[{index}].cloud", f"no cloud named {rule.cloud!r}")
+        listed = rule.checks.sha256_list
+        if listed is not None and "{volume}" not in listed and not site.resolve(listed).is_file():
+            raise SiteFileError(shown, _line_of(root, "payload", index, "checks", "sha256_list"),
+                                f"payload[{index}].checks.sha256_list", f"file not found: {listed}")
 
     for index, cloud in enumerate(site.clouds):
         if isinstance(cloud, OpenStackCloud) and cloud.clouds_yaml is not None \

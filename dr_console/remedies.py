@@ -81,9 +81,9 @@ def remedies(coverage: Coverage) -> list[Remedy]:
     if asset_class is AssetClass.PAYLOAD:
         if asset.kind == "volume":
             return [Remedy(
-                "reattach payload volume",
-                f"dr-console run payload-volume --volume {_q(native)}",
-                runbook="payload-volume", params={"volume": native},
+                "restore and reattach payload volume",
+                f"dr-console run payload-volume --volume {_q(native)} --cloud {_q(asset.source)}",
+                runbook="payload-volume", params={"volume": native, "cloud": asset.source},
                 note="after boot infrastructure and metadata are back",
             )]
         mirror = coverage.last_good.location if coverage.last_good else "<mirror>"

@@ -87,6 +87,9 @@ class OpenStackCloud(_Strict):
     cloud: str = Field(description="entry name in clouds.yaml")
     clouds_yaml: Path | None = None
     timeout: Duration = 20
+    # An admin entry of the same clouds.yaml, used only for a volume's
+    # reset-state (a typed, explained step; never automatic).
+    admin_cloud: str | None = None
 
 
 class AwsCloud(_Strict):
@@ -171,8 +174,16 @@ class MySQLServer(SecretRef):
         return any(fnmatch.fnmatchcase(database, pat) for pat in self.databases)
 
 
+class ServerRef(_Strict):
+    """A server of one of the site's clouds, by name or id."""
+
+    cloud: str
+    name: str
+
+
 class Host(_Strict):
-    """A host reached over SSH: boot infrastructure, database hosts."""
+    """A host reached over SSH: boot infrastructure, database hosts, and the
+    servers whose restored volumes are checked from inside."""
 
     name: str
     address: str
@@ -183,6 +194,38 @@ class Host(_Strict):
     roles: list[str] = []
     tags: dict[str, str] = {}
     timeout: Duration = 10
+    # This host IS that cloud server: a volume attached to the server is
+    # found, checked and mounted over SSH here.
+    server: ServerRef | None = None
+
+
+class VolumeChecks(_Strict):
+    """What proves a restored filesystem whole, checked on a read-only mount.
+    `{volume}` in a path stands for the volume's name."""
+
+    files: list[str] = []  # must exist, relative to the filesystem's root
+    sha256_list: str | None = None  # a `sha256sum` list on this machine, relative to the site file
+    command: str | None = None  # run in the mounted filesystem's root; exit 0 passes
+
+
+class PayloadRule(_Strict):
+    """How payload volumes come back: the first rule whose `volumes` match
+    (names or ids, globs) applies."""
+
+    volumes: list[str]
+    cloud: str | None = None  # only volumes of this cloud
+    server: str | None = None  # where it comes back (default: the server it is attached to)
+    mount: str | None = None  # the final mount point, e.g. /srv/{volume}
+    mount_options: str = "defaults"
+    fstab: bool = False  # add an fstab line, by UUID, for the final mount
+    checks: VolumeChecks = VolumeChecks()
+    line: int = 0  # filled in by the loader
+
+    def covers(self, cloud: str, name: str, volume_id: str) -> bool:
+        if self.cloud is not None and self.cloud != cloud:
+            return False
+        return any(fnmatch.fnmatchcase(name, pat) or fnmatch.fnmatchcase(volume_id, pat)
+                   for pat in self.volumes)
 
 
 class DeclaredAsset(_Strict):
@@ -304,8 +347,22 @@ class Site(_Strict):
     copies: list[CopyPattern] = []
     rules: list[Rule] = []
     rpo: Rpo = Rpo()
+    payload: list[PayloadRule] = []
     # Where the file came from; set by the loader, not by the operator.
     path: Path = Path("site.yaml")
+
+    def payload_rule(self, cloud: str, name: str, volume_id: str) -> PayloadRule | None:
+        return next((r for r in self.payload if r.covers(cloud, name, volume_id)), None)
+
+    def host_of_server(self, cloud: str, names: tuple[str, ...]) -> Host | None:
+        """The host declared as this cloud server (by any of its names or ids)."""
+        return next((h for h in self.hosts if h.server is not None and h.server.cloud == cloud
+                     and h.server.name in names), None)
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the site file, relative to the site file's folder."""
+        path = Path(relative).expanduser()
+        return path if path.is_absolute() else Path(self.path).parent / path
 
     def store(self, name: str) -> Store:
         return next(s for s in self.stores if s.name == name)

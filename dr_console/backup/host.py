@@ -12,10 +12,9 @@ from datetime import UTC, datetime
 
 import paramiko
 
-from dr_console import __version__
+from dr_console import __version__, ssh
 from dr_console.backup.dump import BackupError
 from dr_console.backup.s3 import S3Client, StreamUpload, put_manifest, store_client, store_key
-from dr_console.errors import HostKeyError, ProviderError
 from dr_console.manifest import Manifest
 from dr_console.schema import Host, Store
 
@@ -26,34 +25,7 @@ _CHUNK = 256 * 1024
 
 def ssh_connect(host: Host) -> paramiko.SSHClient:
     """Connect with the host's key file, trusting only its known_hosts."""
-    client = paramiko.SSHClient()
-    # Only the pinned file: never ~/.ssh/known_hosts, never auto-add.
-    client.load_host_keys(str(host.known_hosts))
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    where = f"{host.name} ({host.address}:{host.port})"
-    try:
-        client.connect(
-            host.address, port=host.port, username=host.user,
-            key_filename=str(host.key_file), allow_agent=False, look_for_keys=False,
-            timeout=host.timeout, banner_timeout=host.timeout, auth_timeout=host.timeout,
-        )
-    except paramiko.BadHostKeyException:
-        client.close()
-        raise HostKeyError(f"host key of {where} does not match {host.known_hosts}: "
-                           "refused (possible impersonation, or the host was rebuilt)") from None
-    except paramiko.AuthenticationException:
-        client.close()
-        raise ProviderError(f"{where} refused key {host.key_file} for user {host.user}") from None
-    except paramiko.SSHException as exc:
-        client.close()
-        if "known_hosts" in str(exc):
-            raise HostKeyError(f"host key of {where} is not in {host.known_hosts}: "
-                               "refused") from None
-        raise ProviderError(f"SSH to {where} failed: {exc}") from None
-    except OSError as exc:
-        client.close()
-        raise ProviderError(f"cannot reach {where}: {exc.strerror or exc}") from None
-    return client
+    return ssh.connect(ssh.Target.from_host(host))
 
 
 def backup_host_command(
@@ -73,10 +45,10 @@ def backup_host_command(
     created = created_at or datetime.now(UTC)
     client = client or store_client(store)
     full_key = store_key(store, key)
-    ssh = ssh_connect(host)
+    session = ssh_connect(host)
     errors = bytearray()
     try:
-        channel = ssh.get_transport().open_session()  # type: ignore[union-attr]
+        channel = session.get_transport().open_session()  # type: ignore[union-attr]
         channel.settimeout(max(host.timeout, 30))
         channel.exec_command(command)
 
@@ -107,7 +79,7 @@ def backup_host_command(
     except TimeoutError:
         raise BackupError(f"'{command}' on {host.name} stalled; upload aborted") from None
     finally:
-        ssh.close()
+        session.close()
 
     manifest = Manifest(
         sha256=upload.sha256, size=upload.size, compression=compression,

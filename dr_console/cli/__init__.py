@@ -84,6 +84,22 @@ def build_parser() -> argparse.ArgumentParser:
                           help="s3://bucket/key of the dump (default: the last good one)")
     metadata.add_argument("--server", metavar="S", help="mysql server of the site file")
     _add_run_options(metadata)
+    payload = run_sub.add_parser(
+        "payload-volume", help="restore a payload volume as a new volume from its last good "
+        "backup or snapshot, reattach it and prove its filesystem over SSH")
+    payload.add_argument("--volume", metavar="NAME|ID", help="the volume to bring back")
+    payload.add_argument("--server", metavar="NAME|ID",
+                         help="the server it comes back to (default: where it is attached)")
+    payload.add_argument("--all", action="store_true",
+                         help="every payload volume attached to --server, a few at a time")
+    payload.add_argument("--cloud", metavar="C", help="cloud of the site file holding the volume")
+    payload.add_argument("--copy", metavar="ID", help="backup or snapshot id (default: the last good one)")
+    payload.add_argument("--mount", metavar="PATH", help="final mount point (default: the site's)")
+    payload.add_argument("--reset-state", action="store_true",
+                         help="allow a typed reset of an original stuck attaching/detaching")
+    payload.add_argument("--attach-timeout", type=float, metavar="SECONDS",
+                         help="how long an attach or a detach may take (default 300)")
+    _add_run_options(payload)
 
     runs = sub.add_parser("runs", help="runbook runs from the journal")
     runs.add_argument("--json", action="store_true")

@@ -17,6 +17,10 @@ from dr_console.errors import DrConsoleError
 if TYPE_CHECKING:
     from dr_console.schema import Site, Store
 
+# Volumes restored at once by `--all`: the cloud serialises attaches per
+# server anyway; two keep one restoring while the other attaches.
+ALL_PARALLEL = 2
+
 
 def backup_db(site: Site, name: str, server_name: str | None, store_name: str | None) -> int:
     from rich.console import Console
@@ -102,12 +106,75 @@ def run_runbook(site: Site, args: argparse.Namespace) -> int:
     from dr_console.cli.sink import RichSink
     from dr_console.runbooks import Engine, registry
 
-    params = {"db": args.db, "copy": args.copy, "server": args.server}
+    if args.runbook == "payload-volume" and args.all:
+        return run_payload_all(site, args)
+    params = runbook_params(args)
     runbook = registry.build(args.runbook, site, params)
     signals = Signals()
     engine = Engine(runbook, RichSink(), assume_yes=args.yes, dry_run=args.dry_run,
                     cancel=signals.cancel, stop_after_step=signals.stop_after_step, skip=args.skip)
     return engine.run().exit_code
+
+
+def runbook_params(args: argparse.Namespace) -> dict[str, object]:
+    """The runbook's parameters from its command line (names, never secrets)."""
+    if args.runbook == "metadata-db":
+        return {"db": args.db, "copy": args.copy, "server": args.server}
+    if args.volume is None:
+        raise DrConsoleError("payload-volume needs --volume NAME|ID, or --server S --all")
+    return {"volume": args.volume, "server": args.server, "cloud": args.cloud, "copy": args.copy,
+            "mount": args.mount, "reset_state": args.reset_state,
+            "attach_timeout": args.attach_timeout}
+
+
+def run_payload_all(site: Site, args: argparse.Namespace) -> int:
+    """Every payload volume attached to one server, each its own run (its own
+    journal and lock), a few at a time, one line each on screen. One typed
+    confirmation, the server's name, covers the destructive steps of all."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rich.console import Console
+
+    from dr_console.cli.sink import MultiRunSink, ask_typed_name
+    from dr_console.runbooks import Engine, registry
+    from dr_console.runbooks.payload_volume import payload_volumes_of
+
+    if args.server is None or args.volume is not None or args.copy is not None:
+        raise DrConsoleError("--all takes --server S (and no --volume or --copy)")
+    console = Console(highlight=False)
+    cloud, server, volumes = payload_volumes_of(site, args.cloud, args.server)
+    if not volumes:
+        raise DrConsoleError(f"no payload volume is attached to {server} in {cloud}")
+    console.print(f"{len(volumes)} payload volumes of {server} ({cloud}): "
+                  + ", ".join(name for name, _ in volumes))
+    runbooks = [registry.build("payload-volume", site, {
+        "volume": volume_id, "server": args.server, "cloud": cloud, "mount": None,
+        "reset_state": args.reset_state, "attach_timeout": args.attach_timeout})
+        for _, volume_id in volumes]
+    if args.dry_run:
+        from dr_console.cli.sink import RichSink
+
+        for runbook in runbooks:
+            Engine(runbook, RichSink(console), dry_run=True).run()
+        return 0
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise DrConsoleError("--all detaches every original: it needs the server's name typed, "
+                                 "and there is no terminal; run again with --yes")
+        console.print(f"This detaches {len(volumes)} volumes from {server} (each kept, untouched) "
+                      "and attaches their restored copies.")
+        if not ask_typed_name(console, sys.stdin, server):
+            return 2
+    signals = Signals()
+    sink = MultiRunSink(console, [name for name, _ in volumes])
+    with sink, ThreadPoolExecutor(max_workers=ALL_PARALLEL, thread_name_prefix="volume") as pool:
+        results = list(pool.map(
+            lambda pair: Engine(pair[1], sink.for_run(pair[0]), assume_yes=True,
+                                cancel=signals.cancel,
+                                stop_after_step=signals.stop_after_step).run(),
+            zip([name for name, _ in volumes], runbooks, strict=True)))
+    sink.summary(results)
+    return max(r.exit_code for r in results)
 
 
 def resume(site: Site | None, run_id: str, yes: bool, skip: list[str]) -> int:

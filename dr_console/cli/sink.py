@@ -140,3 +140,65 @@ class RichSink:
         self.console.print(f"[bold]{escape(step.title)}[/] touches "
                            f"[bold red]{escape(expected_text)}[/].")
         return ask_typed_name(self.console, self.stdin, expected_text)
+
+
+class MultiRunSink:
+    """Several runs at once (`run payload-volume --all`): one line per run,
+    redrawn in place, in `runview`'s words. Confirmations were given up
+    front (the runs are started with --yes), so none is asked here."""
+
+    def __init__(self, console: Console, names: list[str]) -> None:
+        from rich.live import Live
+
+        self.console = console
+        self.lines: dict[str, Text] = {name: Text(f"{name}: waiting", style="dim") for name in names}
+        self._live = Live(self._render(), console=console, transient=False, auto_refresh=False)
+
+    def __enter__(self) -> MultiRunSink:
+        self._live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._live.update(self._render(), refresh=True)
+        self._live.stop()
+
+    def _render(self) -> Table:
+        table = Table.grid(padding=(0, 1))
+        for line in self.lines.values():
+            table.add_row(line)
+        return table
+
+    def for_run(self, name: str) -> _RunLine:
+        return _RunLine(self, name)
+
+    def update(self, name: str, text: Text) -> None:
+        self.lines[name] = Text.assemble((f"{name}: ", "bold"), text)
+        self._live.update(self._render(), refresh=True)
+
+    def summary(self, results: list[object]) -> None:
+        for name, result in zip(self.lines, results, strict=True):
+            hint = runview.resume_hint(result.run_id, str(result.outcome))  # type: ignore[attr-defined]
+            if hint:
+                self.console.print(f"  {name}: resume with [bold]{escape(hint)}[/]")
+
+
+class _RunLine:
+    """The sink of one run in a MultiRunSink: its latest event on its line."""
+
+    def __init__(self, parent: MultiRunSink, name: str) -> None:
+        self.parent = parent
+        self.name = name
+        self.titles: dict[str, str] = {}
+
+    def emit(self, event: events.Event) -> None:
+        if isinstance(event, events.Plan):
+            self.titles = runview.titles_of(event.steps)
+            return
+        if isinstance(event, events.Progress):
+            return
+        line = runview.event_line(event, lambda step: self.titles.get(step, step))
+        if line is not None:
+            self.parent.update(self.name, line.styled())
+
+    def confirm(self, step: events.StepInfo, expected_text: str) -> bool:
+        return False  # never reached: the runs are confirmed up front

@@ -78,6 +78,16 @@ RULES = [
     {"name": "stock-images", "class": "reproducible", "match": {"kind": "image"}},
 ]
 
+# How payload volumes come back: the Cinder ones of app-1 are checked over
+# SSH against the sha256 lists the lab wrote; the EBS twins can only be
+# proven by the API (moto holds no bytes).
+PAYLOAD = [
+    {"volumes": ["app-*"], "cloud": OPENSTACK_CLOUD, "mount": "/srv/{volume}", "fstab": True,
+     "checks": {"files": ["README.txt", "etc/app.conf"],
+                "sha256_list": "payload/{volume}.sha256"}},
+    {"volumes": ["*-ebs"], "cloud": AWS_CLOUD},
+]
+
 LAB_HOSTS = {
     "boot1": (("dhcp", "tftp", "ntp"), {"dr:class": "boot-infra"}),
     "db1": (("mysql",), {"dr:class": "metadata"}),
@@ -109,7 +119,7 @@ def build(lab_dir: Path, ports: dict[str, int], *, clouds_yaml: Path | None,
     clouds: list[dict[str, Any]] = []
     if clouds_yaml is not None:
         clouds.append({"name": OPENSTACK_CLOUD, "type": "openstack", "cloud": SITE_NAME,
-                       "clouds_yaml": path(clouds_yaml)})
+                       "clouds_yaml": path(clouds_yaml), "admin_cloud": f"{SITE_NAME}-admin"})
     clouds.append({"name": AWS_CLOUD, "type": "aws", "region": "us-east-1",
                    "endpoint_url": moto.endpoint(ports["moto-aws"]),
                    "credentials_file": credentials})
@@ -127,6 +137,12 @@ def build(lab_dir: Path, ports: dict[str, int], *, clouds_yaml: Path | None,
          "roles": list(host.roles), "tags": host.tags}
         for host in lab_hosts(ports)
     ]
+    for host in hosts:
+        server = host["tags"].get("dr:server")
+        if server and clouds_yaml is not None:
+            # The lab host that plays this Nova server: restored volumes are
+            # checked and mounted from inside it.
+            host["server"] = {"cloud": OPENSTACK_CLOUD, "name": server}
     return {
         "site": SITE_NAME,
         "description": "dr-console lab: real services on 127.0.0.1"
@@ -143,6 +159,8 @@ def build(lab_dir: Path, ports: dict[str, int], *, clouds_yaml: Path | None,
         "copies": COPIES,
         "rules": RULES,
         "rpo": {"boot-infra": "7d", "metadata": "24h", "payload": "24h"},
+        "payload": [rule for rule in PAYLOAD
+                    if clouds_yaml is not None or rule["cloud"] != OPENSTACK_CLOUD],
     }
 
 

@@ -80,7 +80,7 @@ def _presented_key(port: int) -> str | None:
                 return f"{key.get_name()} {key.get_base64()}"
             finally:
                 transport.close()
-    except (OSError, paramiko.SSHException):
+    except (OSError, EOFError, paramiko.SSHException):  # sshd is re-executing: not yet
         return None
 
 

@@ -48,7 +48,8 @@ class Refused(DrConsoleError):
     exit_code = 2
 
 
-Check = Callable[["Context"], bool]
+# True (or a reason, as text) when the step has nothing left to do.
+Check = Callable[["Context"], "bool | str"]
 Action = Callable[["Context"], None]
 
 
@@ -320,8 +321,11 @@ class Engine:
             if step.id in self.skip:
                 self._emit(events.StepSkipped(step.id, "skipped by the operator"))
                 return Outcome.SUCCEEDED, ""
-            if step.check(ctx):
-                self._emit(events.StepSkipped(step.id, "already done (checked just now)"))
+            done = step.check(ctx)
+            if done:
+                # A check may say why there is nothing to do, in its own words.
+                reason = done if isinstance(done, str) else "already done (checked just now)"
+                self._emit(events.StepSkipped(step.id, reason))
                 return Outcome.SUCCEEDED, ""
             if step.destructive and not self._confirm(
                     step.id, step.target, f"{step.title} changes {step.target}"):

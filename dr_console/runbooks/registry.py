@@ -20,6 +20,7 @@ Factory = Callable[["Site | None", dict[str, Any]], "Runbook"]
 # name -> "module:function"
 _BUILTIN = {
     "metadata-db": "dr_console.runbooks.metadata_db:build",
+    "payload-volume": "dr_console.runbooks.payload_volume:build",
 }
 _EXTRA: dict[str, Factory] = {}
 

@@ -194,8 +194,8 @@ def test_unknown_host_key_is_refused(lab_site: Site, tmp_path: Path) -> None:
     known.write_text(f"[{host.address}]:{free_port()} {_keygen(tmp_path / 'k')}\n")
     found = HostProvider(host.model_copy(update={"known_hosts": known})).discover()
     reason = found.problems[f"{host.name}:host:{host.name}"]
-    assert reason.startswith(f"host key for [{host.address}]:{host.port} not in known_hosts: "
-                             "refused")
+    assert reason.startswith(f"host key for [{host.address}]:{host.port} is not in the pinned "
+                             "known_hosts: refused")
 
 
 def test_declared_assets() -> None:

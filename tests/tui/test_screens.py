@@ -161,7 +161,7 @@ async def test_asset_screen_ladder_for_a_drilled_platform_backup(make_app: AppFa
         text = asset_text(app)
         assert "✓ present → ✓ platform ok → ? complete → ✓ drilled → ? smoke-tested" in text
         assert "reattach payload volume" in text
-        assert "$ dr-console run payload-volume --volume 0042" in text
+        assert "$ dr-console run payload-volume --volume 0042 --cloud os-prod" in text
         assert "plan: runbook 'payload-volume' is not written yet" in text
 
 
