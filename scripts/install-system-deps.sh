@@ -11,6 +11,9 @@ PACKAGES=(
   # the rest of the lab
   mariadb-server mariadb-client openssh-server openssh-client
   dnsmasq-base chrony git python3-venv
+  # the boot network: namespaces, its offline apt repository (indexed and
+  # signed here), and the probe client's DHCP, TFTP/FTP and NTP tools
+  iproute2 apt-utils gnupg busybox curl ntpsec-ntpdig
 )
 
 POLICY_RC=/usr/sbin/policy-rc.d
