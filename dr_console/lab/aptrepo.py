@@ -45,10 +45,19 @@ def resolve(holder: Service, packages: tuple[str, ...] = ROLE_PACKAGES) -> list[
     except LabError as exc:
         if "Unable to locate package" not in str(exc) and "no installation candidate" not in str(exc):
             raise
-        # This machine's lists are missing or old: refresh them (its own apt).
-        procs.run(["apt-get", "-o", "DPkg::Lock::Timeout=600", "update"], timeout=600)
+        _update_lists()  # missing or old: the host reads them through its overlay
         out = nsroot.run(holder, argv, timeout=120)
     return sorted(set(_INST.findall(out)))
+
+
+def _update_lists() -> None:
+    """Refresh this machine's own package lists (its apt, its mirror)."""
+    procs.run(["apt-get", "-o", "DPkg::Lock::Timeout=600", "update"], timeout=600)
+
+
+def _download(pool: Path, packages: list[tuple[str, str]]) -> None:
+    procs.run(["apt-get", "download", "-o", "APT::Sandbox::User=root",
+               *(f"{name}={version}" for name, version in packages)], cwd=pool, timeout=600)
 
 
 def _indexed(repo: Path) -> set[tuple[str, str]]:
@@ -120,8 +129,14 @@ def ensure(base: Path, holder: Service) -> dict[str, object]:
     have = _indexed(repo)
     missing = [(name, version) for name, version in needed if (name, version) not in have]
     if missing:
-        procs.run(["apt-get", "download", "-o", "APT::Sandbox::User=root",
-                   *(f"{name}={version}" for name, version in missing)], cwd=pool, timeout=600)
+        try:
+            _download(pool, missing)
+        except LabError:
+            # Old package lists name versions the mirror no longer has.
+            _update_lists()
+            needed = resolve(holder)
+            missing = [(name, version) for name, version in needed if (name, version) not in have]
+            _download(pool, missing)
     if missing or not (repo / "InRelease").exists():
         _index_and_sign(base, repo)
     return {"path": str(repo), "host_path": str(HOST_PATH), "uri": HOST_URI,
