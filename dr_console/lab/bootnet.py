@@ -42,7 +42,7 @@ BOOT1 = "boot1"
 PROBE = "probe1"
 BARE = "boot-bare"
 NAMESPACED_SITE_HOSTS = (BOOT1, PROBE)  # site hosts whose sshd lives in a namespace
-PORT_NAMES = ("ssh-bare",)
+PORT_NAMES = (f"ssh-{PROBE}", "ssh-bare")  # beside the lab's ssh-boot1
 SSH_PORT = 22  # inside every namespace
 # The role packages and what carries dnsmasq's binary: gone from the bare root.
 PURGED = (*aptrepo.ROLE_PACKAGES, "dnsmasq-base")
@@ -180,7 +180,7 @@ def _sshd_config(lab_dir: Path, name: str) -> Path:
 
 
 def start_sshd(lab_dir: Path, name: str, holder: Service | int) -> Service:
-    argv = [sshd.SSHD, "-D", "-e", "-f", str(_sshd_config(lab_dir, name))]
+    argv = sshd.daemon_argv(_sshd_config(lab_dir, name))
     return procs.start(f"sshd-{name}", nsroot.enter(holder, argv), lab_dir)
 
 
@@ -322,7 +322,9 @@ def start(lab_dir: Path, ports: dict[str, int], playbooks: Path, log: Any) -> Bo
     return net
 
 
-def _ansible_env(lab_dir: Path, playbooks: Path) -> dict[str, str]:
+def ansible_env(lab_dir: Path, playbooks: Path) -> dict[str, str]:
+    """Environment for ansible-playbook (or ansible-runner's envvars) against
+    the lab: the playbooks' ansible.cfg, host keys checked, state in the lab dir."""
     tmp = base_dir(lab_dir) / "ansible"
     tmp.mkdir(parents=True, exist_ok=True)
     # ansible-runner looks its ansible-playbook up on PATH: ours first.
@@ -347,7 +349,7 @@ def run_playbook(lab_dir: Path, playbooks: Path, inventory: Path, *args: str,
     log_path = lab_dir / "logs" / f"{log_name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     argv = [ansible_playbook(), "-i", str(inventory), *args]
-    env = {**os.environ, **_ansible_env(lab_dir, playbooks)}
+    env = {**os.environ, **ansible_env(lab_dir, playbooks)}
     with open(log_path, "ab") as out:
         proc = subprocess.run(argv, cwd=playbooks, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, timeout=timeout)

@@ -36,8 +36,7 @@ from dr_console.lab import (
 from dr_console.lab.procs import LabError
 
 STATE_FORMAT = "dr-console/lab-state/v1"
-PORT_NAMES = ("mariadb", "moto-aws", "moto-offsite", "ssh-boot1", "ssh-db1",
-              f"ssh-{bootnet.PROBE}", *bootnet.PORT_NAMES)
+PORT_NAMES = ("mariadb", "moto-aws", "moto-offsite", "ssh-boot1", "ssh-db1", *bootnet.PORT_NAMES)
 
 Log = Callable[[str], None]
 T = TypeVar("T")

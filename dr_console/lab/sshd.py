@@ -1,11 +1,12 @@
 """Lab hosts: one OpenSSH daemon per host on 127.0.0.1, each with its own
-host key, so host-key pinning is exercised for real. The same machine
-answers for every host; what differs is the port, the key and the role."""
+host key, so host-key pinning is exercised for real. db1 is this machine
+itself; boot1 and probe1 answer from namespaces of their own (lab.bootnet),
+behind a forwarder on 127.0.0.1."""
 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,11 +104,12 @@ def _config(host: LabHost, key: Path, hdir: Path, authorized: Path, listen_port:
     ])
 
 
-def start(lab_dir: Path, host: LabHost,
-          wrap: Callable[[list[str]], list[str]] | None = None) -> procs.Service:
-    """Start the host's sshd in the foreground (-D), logging to stderr (-e)
-    so its log lands in the lab's log file. `wrap` puts the command inside
-    a namespaced host."""
+def daemon_argv(config: Path) -> list[str]:
+    """sshd in the foreground (-D), logging to stderr (-e) so its log lands
+    in the lab's log file."""
+    return [SSHD, "-D", "-e", "-f", str(config)]
+
+
+def start(lab_dir: Path, host: LabHost) -> procs.Service:
     config = ssh_dir(lab_dir) / "hosts" / host.name / "sshd_config"
-    argv = [SSHD, "-D", "-e", "-f", str(config)]
-    return procs.start(f"sshd-{host.name}", wrap(argv) if wrap else argv, lab_dir)
+    return procs.start(f"sshd-{host.name}", daemon_argv(config), lab_dir)

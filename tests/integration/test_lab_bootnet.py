@@ -9,7 +9,6 @@ Tests run in file order: each builds on the one before."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import ipaddress
@@ -29,6 +28,7 @@ from dr_console.backup.s3 import store_client
 from dr_console.config import Host, Site
 from dr_console.lab import bootfaults, bootnet, netns
 from dr_console.lab.aptrepo import ROLE_PACKAGES
+from dr_console.providers.hosts import fingerprint
 
 pytestmark = pytest.mark.lab
 
@@ -56,11 +56,6 @@ def must(client: paramiko.SSHClient, command: str, stdin: bytes | None = None) -
     status, out, err = run(client, command, stdin)
     assert status == 0, f"{command!r} exited {status}:\n{out[-2000:]}\n{err[-2000:]}"
     return out
-
-
-def sha256_fingerprint(key: paramiko.PKey) -> str:
-    """As `ssh-keygen -lf` prints it."""
-    return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
 
 
 def etc_hashes() -> dict[str, str]:
@@ -112,7 +107,7 @@ def pinned(bn: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path
         key = transport.get_remote_server_key()
     finally:
         transport.close()
-    assert sha256_fingerprint(key) == bn["bare"]["fingerprint"]
+    assert fingerprint(key).split()[1] == bn["bare"]["fingerprint"]  # "type SHA256:…"
     path = tmp_path_factory.mktemp("bare-pin") / "known_hosts"
     path.write_text(f"[127.0.0.1]:{bn['bare']['port']} {key.get_name()} {key.get_base64()}\n")
     return path
@@ -160,7 +155,7 @@ def playbook(lab_dir: Path, pinned: Path, tmp: Path, *, check: bool = False,
     cmdline = " ".join([*(["--check"] if check else []), *([f"--tags {tags}"] if tags else [])])
     import ansible_runner
 
-    env = bootnet._ansible_env(lab_dir, PLAYBOOKS)
+    env = bootnet.ansible_env(lab_dir, PLAYBOOKS)
     tmp.mkdir(parents=True, exist_ok=True)
     return ansible_runner.run(
         private_data_dir=str(tmp), project_dir=str(PLAYBOOKS), playbook="boot-infra.yml",
