@@ -109,17 +109,14 @@ def provoke(lab_dir: Path, name: str, host: str | None = None) -> dict[str, Any]
     record: dict[str, Any] = {"description": FAULTS[name]}
     if name in _VAR_FAULTS:
         record["vars"] = _VAR_FAULTS[name]
-        faults[name] = record
-        _save(lab_dir, faults)
-        _rewrite_inventory(lab_dir, state)
     elif name == "package-no-candidate":
         record.update(_damage_package_list(lab_dir, state))
-        faults[name] = record
-        _save(lab_dir, faults)
     else:
         record.update(_change_host_key(lab_dir, state, host or bootnet.PROBE))
-        faults[name] = record
-        _save(lab_dir, faults)
+    faults[name] = record
+    _save(lab_dir, faults)
+    if name in _VAR_FAULTS:
+        _rewrite_inventory(lab_dir, state)  # from faults.json, just saved
     return record
 
 
@@ -132,7 +129,7 @@ def undo(lab_dir: Path, name: str) -> dict[str, Any]:
     state = _state(lab_dir)
     record = faults.pop(name)
     if name == "package-no-candidate":
-        _restore_package_list(lab_dir, record)
+        _restore_package_list(lab_dir, state, record)
     elif name == "host-key-changed":
         _restore_host_key(lab_dir, state, record)
     _save(lab_dir, faults)
@@ -179,10 +176,9 @@ def _damage_package_list(lab_dir: Path, state: dict[str, Any]) -> dict[str, Any]
     return {"object": key, "package": RETIRED_PACKAGE}
 
 
-def _restore_package_list(lab_dir: Path, record: dict[str, Any]) -> None:
+def _restore_package_list(lab_dir: Path, state: dict[str, Any], record: dict[str, Any]) -> None:
     from dr_console.manifest import manifest_key
 
-    state = _state(lab_dir)
     client, bucket = _offsite(lab_dir, state)
     saved = _fault_dir(lab_dir, "package-no-candidate")
     client.put_object(Bucket=bucket, Key=record["object"], Body=(saved / "object").read_bytes())

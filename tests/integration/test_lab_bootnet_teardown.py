@@ -35,9 +35,8 @@ def test_lab_down_leaves_nothing_of_the_boot_network(tmp_path: Path) -> None:
         nsroot.run(net.holders[bootnet.BARE], [
             "start-stop-daemon", "--start", "--background", "--make-pidfile",
             "--pidfile", "/run/drlab-test.pid", "--exec", "/usr/bin/sleep", "--", "3600"])
-        [daemon] = [pid for pid in netns.pids(names.bare)
-                    if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"/usr/bin/sleep\0")
-                    and pid != net.holders[bootnet.BARE].pid]
+        daemon = int(nsroot.run(net.holders[bootnet.BARE], ["cat", "/run/drlab-test.pid"]))
+        assert daemon in netns.pids(names.bare) and daemon != net.holders[bootnet.BARE].pid
         assert bootnet.leftovers(lab)  # while up, there is something to find
     finally:
         lab_down(lab)
