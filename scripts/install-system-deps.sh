@@ -15,6 +15,9 @@ PACKAGES=(
   awscli
   # payload volumes: real filesystems on loop devices inside a lab host
   xfsprogs e2fsprogs util-linux
+  # the boot network: namespaces, its offline apt repository (indexed and
+  # signed here), and the probe client's DHCP, TFTP/FTP and NTP tools
+  iproute2 apt-utils gnupg busybox curl ntpsec-ntpdig
 )
 
 POLICY_RC=/usr/sbin/policy-rc.d

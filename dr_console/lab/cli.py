@@ -20,7 +20,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "lab", help="run the local lab (real services on 127.0.0.1)",
         description="Start, stop and inspect the local lab: MariaDB, SSH hosts, "
                     "moto (AWS and the offsite store) and an OpenStack control plane.")
-    sub = lab.add_subparsers(dest="lab_command", metavar="{up,down,status,fault}", required=True)
+    sub = lab.add_subparsers(dest="lab_command",
+                             metavar="{up,down,status,fault,volume-fault,bare-reset}", required=True)
 
     up = sub.add_parser("up", help="start the lab (idempotent); print the site file path")
     up.add_argument("--no-openstack", action="store_true",
@@ -35,9 +36,21 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="list lab services; exit 1 if any is not running")
     status.set_defaults(func=cmd_status)
 
-    fault = sub.add_parser("fault", help="provoke or undo a fault for the payload-volume "
-                                         "runbook (see docs/lab-volumes.md)")
-    which = fault.add_subparsers(dest="fault", required=True)
+    fault = sub.add_parser("fault", help="provoke or undo a boot-network fault",
+                           description="Faults a boot-infra runbook test provokes on demand "
+                                       "(docs/lab-boot-network.md).")
+    fault.add_argument("action", choices=("list", "on", "off"))
+    fault.add_argument("name", nargs="?", help="the fault (see `fault list`)")
+    fault.add_argument("--host", help="host-key-changed: probe1 (default), boot-bare or boot1")
+    fault.set_defaults(func=cmd_fault)
+
+    bare = sub.add_parser("bare-reset", help="make the boot network's bare host cold again "
+                                             "(new root, new host key, nothing pinned)")
+    bare.set_defaults(func=cmd_bare_reset)
+
+    volume_fault = sub.add_parser("volume-fault", help="provoke or undo a fault for the "
+                                  "payload-volume runbook (see docs/lab-volumes.md)")
+    which = volume_fault.add_subparsers(dest="fault", required=True)
     hang = which.add_parser("attach-hang", help="Nova attaches wait in the compute driver")
     hang.add_argument("switch", choices=["on", "off"])
     hang.add_argument("--volume", action="append", default=[], metavar="VOLUME_ID",
@@ -49,9 +62,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     quota.add_argument("action", choices=["low", "restore"])
     shown = which.add_parser("status", help="which switches are on")
     for parser in (hang, key, quota, shown):
-        parser.set_defaults(func=cmd_fault)
+        parser.set_defaults(func=cmd_volume_fault)
 
-    for parser in (up, down, status, hang, key, quota, shown):
+    for parser in (up, down, status, fault, bare, hang, key, quota, shown):
         parser.add_argument("--dir", type=Path, default=DEFAULT_DIR,
                             help="lab directory (default: .lab in the current directory)")
     return lab
@@ -88,7 +101,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 1 if left else 0
 
 
-def cmd_fault(args: argparse.Namespace) -> int:
+def cmd_volume_fault(args: argparse.Namespace) -> int:
     import json
 
     from dr_console.lab import volumefaults
@@ -127,6 +140,43 @@ def cmd_status(args: argparse.Namespace) -> int:
     if state.get("site"):
         print(f"site file: {args.dir.resolve() / state['site']}")
     return 0 if all(alive for _, _, alive in services) else 1
+
+
+def cmd_fault(args: argparse.Namespace) -> int:
+    import json
+
+    from dr_console.lab import bootfaults
+    from dr_console.lab.procs import LabError
+
+    lab_dir = args.dir.resolve()
+    if args.action == "list":
+        active = bootfaults.active(lab_dir)
+        for name, what in bootfaults.FAULTS.items():
+            print(f"{name:<22} {'ON ' if name in active else 'off'}  {what}")
+        return 0
+    if not args.name:
+        return _fail(f"fault {args.action}: name the fault (see `fault list`)")
+    try:
+        record = (bootfaults.provoke(lab_dir, args.name, args.host) if args.action == "on"
+                  else bootfaults.undo(lab_dir, args.name))
+    except LabError as exc:
+        return _fail(str(exc))
+    print(json.dumps({"fault": args.name, "active": args.action == "on", **record}, indent=2))
+    return 0
+
+
+def cmd_bare_reset(args: argparse.Namespace) -> int:
+    import json
+
+    from dr_console.lab.bootnet import reset_bare
+    from dr_console.lab.procs import LabError
+
+    try:
+        bare = reset_bare(args.dir)
+    except LabError as exc:
+        return _fail(str(exc))
+    print(json.dumps(bare, indent=2))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from dr_console.backup.s3 import store_client
 from dr_console.config import load_site
 from dr_console.lab import (
+    bootnet,
     guesthost,
     mariadb,
     moto,
@@ -38,7 +39,8 @@ from dr_console.lab.procs import LabError
 from dr_console.schema import AwsCloud
 
 STATE_FORMAT = "dr-console/lab-state/v1"
-PORT_NAMES = ("mariadb", "moto-aws", "moto-offsite", "ssh-boot1", "ssh-db1", "ssh-app1")
+PORT_NAMES = ("mariadb", "moto-aws", "moto-offsite", "ssh-boot1", "ssh-db1", "ssh-app1",
+              *bootnet.PORT_NAMES)
 
 Log = Callable[[str], None]
 T = TypeVar("T")
@@ -62,7 +64,7 @@ def read_state(lab_dir: Path) -> dict[str, Any]:
         return {}
 
 
-def _write_state(lab_dir: Path, state: dict[str, Any]) -> None:
+def write_state(lab_dir: Path, state: dict[str, Any]) -> None:
     path = state_path(lab_dir)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=2, default=str))
@@ -98,7 +100,9 @@ def _stop_everything(lab_dir: Path) -> list[str]:
     # (a loop device outlives whoever made it).
     guesthost.end_namespaces(namespaces)
     guesthost.release_disks(lab_dir)
-    return procs.stop_all(lab_dir)  # all down already: this only clears the registry
+    stopped = procs.stop_all(lab_dir)  # all down already: this only clears the registry
+    bootnet.teardown(lab_dir)  # daemons started inside its hosts, namespaces, route
+    return stopped
 
 
 def lab_down(lab_dir: Path, purge: bool = False) -> list[str]:
@@ -112,7 +116,7 @@ def lab_down(lab_dir: Path, purge: bool = False) -> list[str]:
         state = read_state(lab_dir)
         if state:
             state.update(up=False, stopped_at=datetime.now(UTC).isoformat())
-            _write_state(lab_dir, state)
+            write_state(lab_dir, state)
     if purge and state_path(lab_dir).exists():
         shutil.rmtree(lab_dir)
     return stopped
@@ -189,25 +193,30 @@ def _cold_start(lab_dir: Path, openstack: bool, old_state: dict[str, Any], log: 
     clock = _Clock(log)
     ports = _ports(old_state)
     # Not "up" until the end: a failed start must not look like a usable lab.
-    _write_state(lab_dir, {**old_state, "up": False, "openstack": openstack,
-                           "starting_at": datetime.now(UTC).isoformat()})
+    write_state(lab_dir, {**old_state, "up": False, "openstack": openstack,
+                          "starting_at": datetime.now(UTC).isoformat()})
     (lab_dir / "secrets").mkdir(exist_ok=True, mode=0o700)
     (lab_dir / "secrets").chmod(0o700)
     oslab_mod = _openstack_module() if openstack else None
     hosts = sitefile.lab_hosts(ports)
-    sshd.prepare(lab_dir, hosts)
+    sshd.prepare(lab_dir, hosts, bootnet.prepare(lab_dir))
     for host in hosts:
         if guesthost.is_guest(host.name):
             guesthost.prepare(lab_dir, host)
+    # Namespaced hosts get their sshd from bootnet.start.
+    machine_hosts = [h for h in hosts if h.name not in bootnet.NAMESPACED_SITE_HOSTS]
 
     # Launch from this one thread: procs' registry file is read-modify-write
     # and not safe against concurrent starts. Waiting happens later.
     moto_aws = moto.start(lab_dir, "moto-aws", ports["moto-aws"])
     moto_off = moto.start(lab_dir, "moto-offsite", ports["moto-offsite"])
     ssh_services = [guesthost.start(lab_dir, host) if guesthost.is_guest(host.name)
-                    else sshd.start(lab_dir, host) for host in hosts]
+                    else sshd.start(lab_dir, host) for host in machine_hosts]
+    net = bootnet.start(lab_dir, ports, _playbooks_dir(), log)
+    clock.mark("boot network started")
     db = mariadb.start(lab_dir, ports["mariadb"])
     clock.mark("mariadb ready")
+    inventory = sitefile.write_inventory(lab_dir, ports)
 
     pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="lab")
     try:
@@ -215,6 +224,9 @@ def _cold_start(lab_dir: Path, openstack: bool, old_state: dict[str, Any], log: 
         if oslab_mod is not None:
             # From here on only the OpenStack helper starts daemons.
             os_start = pool.submit(oslab_mod.start, lab_dir, db)
+        # No daemons: the offline apt repository and boot1's image.
+        boot_future = pool.submit(clock.timed, "boot network", bootnet.provision, net,
+                                  _playbooks_dir(), inventory, log)
 
         first = not seed_db.database_exists(db, seed_db.APP_DB)
         seed_db.ensure_reader(db, lab_dir)
@@ -224,7 +236,7 @@ def _cold_start(lab_dir: Path, openstack: bool, old_state: dict[str, Any], log: 
         clock.mark(f"mysql seeded ({'first start' if first else 'kept from last run'})")
 
         for service, port in ((moto_aws, ports["moto-aws"]), (moto_off, ports["moto-offsite"]),
-                              *zip(ssh_services, (h.port for h in hosts), strict=True)):
+                              *zip(ssh_services, (h.port for h in machine_hosts), strict=True)):
             procs.wait_for_port(service, port, timeout=60)
         clock.mark("moto and sshd ready")
 
@@ -238,10 +250,13 @@ def _cold_start(lab_dir: Path, openstack: bool, old_state: dict[str, Any], log: 
         seed_offsite.ensure_bucket(offsite, store.bucket)
         now = seed_offsite.now_utc()
 
+        bootnet_info = boot_future.result()  # boot1 is captured from its image
+        clock.mark("boot network provisioned")
         ec2, rds, aws_s3 = seed_aws.clients(aws_cloud)
         aws_future = pool.submit(clock.timed, "seed aws", seed_aws.seed_aws, aws_cloud, ec2, rds)
         host_futures = [pool.submit(clock.timed, f"capture {h.name}", seed_offsite.capture_host,
-                                    site_abs, offsite, now, h.name) for h in hosts]
+                                    site_abs, offsite, now, h.name)
+                        for h in hosts if h.name != bootnet.PROBE]  # the probe: nothing to keep
         bundle_future = pool.submit(clock.timed, "bundle playbooks",
                                     seed_offsite.bundle_playbooks, site_abs, offsite,
                                     _playbooks_dir(), now)
@@ -293,13 +308,12 @@ def _cold_start(lab_dir: Path, openstack: bool, old_state: dict[str, Any], log: 
 
     site_path = sitefile.write(lab_dir, sitefile.build(lab_dir, ports, clouds_yaml=clouds_yaml))
     load_site(site_path)  # the file the console reads must load, or up fails here
-    sitefile.write_inventory(lab_dir, ports)
     clock.mark("site.yaml written and validated")
 
     with db.connect() as conn, conn.cursor() as cur:
         cur.execute("SHOW DATABASES")
         databases = sorted(row[0] for row in cur.fetchall())
-    _write_state(lab_dir, {
+    write_state(lab_dir, {
         "format": STATE_FORMAT,
         "up": True,
         "lab_dir": str(lab_dir),
@@ -317,6 +331,7 @@ def _cold_start(lab_dir: Path, openstack: bool, old_state: dict[str, Any], log: 
         "app_db_counts": shop_counts,
         "aws": aws_summary,
         "openstack_lab": os_info,
+        "bootnet": bootnet_info,
         "objects": [asdict(o) for o in [*early, *dumps]],
         "faults": [f.to_dict() for f in faults],
         **volumelab.state(lab_dir, ports, os_info.get("seed", {}), aws_summary),

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import paramiko
 import pytest
+from labenv import lab_missing
 
 from dr_console.lab import guesthost, payloadfs, procs, sshd
 from dr_console.lab.openstack._config import Layout
@@ -29,7 +30,7 @@ HOST = "app1"
 @pytest.fixture
 def small_lab(tmp_path: Path) -> Iterator[Path]:
     if os.geteuid() != 0 or not Path(sshd.SSHD).exists():
-        pytest.skip("needs root and OpenSSH's sshd")
+        lab_missing("needs root and OpenSSH's sshd")
     lab = (tmp_path / "lab").resolve()
     yield lab
     lab_down(lab)  # whatever the test did

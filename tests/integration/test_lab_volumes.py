@@ -18,6 +18,7 @@ from typing import Any
 
 import paramiko
 import pytest
+from labenv import lab_missing
 
 from dr_console.lab import volumefaults
 from dr_console.lab.seed_aws import clients as aws_clients
@@ -34,7 +35,7 @@ WAIT = 180
 @pytest.fixture(scope="module")
 def lab(lab_state: dict[str, Any]) -> Path:
     if not lab_state.get("openstack"):
-        pytest.skip("the lab runs without OpenStack")
+        lab_missing("the lab runs without OpenStack")
     return Path(lab_state["lab_dir"])
 
 

@@ -147,7 +147,8 @@ def test_aware_parses_openstack_times() -> None:
 
 
 def test_host_helpers() -> None:
-    from dr_console.providers.hosts import format_uptime, known_hosts_name, parse_os_release
+    from dr_console.providers.hosts import format_uptime, parse_os_release
+    from dr_console.ssh import known_hosts_name
 
     release = parse_os_release('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\n\n')
     assert release == {"PRETTY_NAME": "Debian GNU/Linux 12 (bookworm)", "ID": "debian"}
