@@ -94,6 +94,7 @@ class Verification:
     drilled: bool | None = None  # restored in a drill
     smoke_tested: bool | None = None  # the restored service answered (a drill's last rung)
     detail: str = ""
+    drilled_at: str | None = None  # when the last drill of this copy passed (ISO 8601)
 
     @property
     def verified(self) -> bool:

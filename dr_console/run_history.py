@@ -7,26 +7,15 @@ console. How runs *read* is `runview`'s business."""
 
 from __future__ import annotations
 
-from dr_console.runbooks.journal import RunRecord, iter_runs
-from dr_console.runbooks.locks import is_locked, read_holder
-from dr_console.runview import INTERRUPTED, RUNNING, UNFINISHED
-
-
-def status(run: RunRecord) -> str:
-    """The run's outcome; for a run the journal shows with no end, whether
-    its process still holds the target's lock (running) or not (interrupted)."""
-    if run.outcome != INTERRUPTED:
-        return run.outcome
-    if is_locked(run.target) and read_holder(run.target).get("run_id") == run.run_id:
-        return RUNNING
-    return INTERRUPTED
+from dr_console.runbooks.journal import RunRecord, iter_runs, run_status
+from dr_console.runview import UNFINISHED
 
 
 def with_status(runs: list[RunRecord]) -> list[RunRecord]:
-    """The same records, each outcome replaced by `status` (the journal is
-    never rewritten)."""
+    """The same records, each outcome replaced by `run_status` (running or
+    interrupted, for a run with no end; the journal is never rewritten)."""
     for run in runs:
-        run.outcome = status(run)
+        run.outcome = run_status(run)
     return runs
 
 

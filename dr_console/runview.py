@@ -16,12 +16,8 @@ from rich.text import Text
 
 from dr_console import humanize
 from dr_console.runbooks import events
-from dr_console.runbooks.events import Outcome
+from dr_console.runbooks.events import INTERRUPTED, RUNNING, Outcome
 
-# A run the journal shows with no end: killed, or still going (see
-# `run_history.status`, which asks the lock which one).
-INTERRUPTED = "interrupted"
-RUNNING = "running"
 # Outcomes after which a run can be resumed: every step re-checks first.
 UNFINISHED = frozenset({INTERRUPTED, Outcome.ABORTED.value, Outcome.FAILED.value})
 RETRYABLE = frozenset({Outcome.FAILED.value, Outcome.ABORTED.value, Outcome.REFUSED.value})

@@ -336,6 +336,35 @@ class Rpo(_Strict):
         }.get(asset_class)
 
 
+class Rto(_Strict):
+    """How long each class's recovery may take (a target the drills measure
+    against); none set means no target."""
+
+    boot_infra: Duration | None = Field(None, alias="boot-infra")
+    metadata: Duration | None = None
+    payload: Duration | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def for_class(self, asset_class: AssetClass) -> int | None:
+        return {
+            AssetClass.BOOT_INFRA: self.boot_infra,
+            AssetClass.METADATA: self.metadata,
+            AssetClass.PAYLOAD: self.payload,
+        }.get(asset_class)
+
+
+class Drills(_Strict):
+    """Where drills restore to, never a live target, and how they smoke-test."""
+
+    # cloud name -> a server drills attach their restored volumes to
+    scratch_servers: dict[str, str] = {}
+    # database -> a command run on this machine against the restored scratch
+    # schema ({schema}, {db}, {host}, {port}, {defaults_file}: a 0600 client
+    # option file with the restore account); exit 0 means the service works.
+    smoke: dict[str, str] = {}
+
+
 class Site(_Strict):
     site: str
     description: str = ""
@@ -347,7 +376,9 @@ class Site(_Strict):
     copies: list[CopyPattern] = []
     rules: list[Rule] = []
     rpo: Rpo = Rpo()
+    rto: Rto = Rto()
     payload: list[PayloadRule] = []
+    drills: Drills = Drills()
     # Where the file came from; set by the loader, not by the operator.
     path: Path = Path("site.yaml")
 

@@ -101,6 +101,41 @@ def build_parser() -> argparse.ArgumentParser:
                          help="how long an attach or a detach may take (default 300)")
     _add_run_options(payload)
 
+    drill = sub.add_parser(
+        "drill", help="prove copies restorable: the runbooks against scratch targets only, "
+        "always cleaned up, with an evidence report")
+    drill.add_argument("--all", action="store_true", dest="drill_all",
+                       help="drill every asset it can (cron-friendly: exit codes like status)")
+    drill.add_argument("--class", dest="asset_class", metavar="CLASS",
+                       help="with --all: only this class")
+    drill_sub = drill.add_subparsers(dest="runbook", metavar="RUNBOOK")
+    drill_db = drill_sub.add_parser("metadata-db", help="restore a dump into a scratch schema")
+    drill_db.add_argument("--db", required=True, metavar="NAME")
+    drill_db.add_argument("--copy", metavar="LOCATION")
+    drill_db.add_argument("--server", metavar="S")
+    drill_volume = drill_sub.add_parser("payload-volume",
+                                        help="restore a volume and attach it to a scratch server")
+    drill_volume.add_argument("--volume", required=True, metavar="NAME|ID")
+    drill_volume.add_argument("--cloud", metavar="C")
+    drill_volume.add_argument("--copy", metavar="ID")
+    drill_volume.add_argument("--attach-timeout", type=float, metavar="SECONDS")
+    drill_cleanup = drill_sub.add_parser(
+        "cleanup", help="remove what drills left after a crash or a kill (default: every drill "
+        "whose cleanup did not finish)")
+    drill_cleanup.add_argument("run_id", nargs="?", metavar="RUN_ID")
+    for drill_parser in (drill_db, drill_volume):
+        drill_parser.add_argument("--dry-run", action="store_true",
+                                  help="show the plan and every equivalent command; touch nothing")
+
+    plan = sub.add_parser("plan", help="the whole site's recovery in order, with copies, runbooks, "
+                          "last drills and the RTO they measured")
+    _add_snapshot_options(plan)
+    plan.add_argument("--json", action="store_true")
+
+    report = sub.add_parser("report", help="the evidence report of a run or drill")
+    report.add_argument("run_id", metavar="RUN_ID")
+    report.add_argument("--format", choices=("md", "json"), default="md")
+
     runs = sub.add_parser("runs", help="runbook runs from the journal")
     runs.add_argument("--json", action="store_true")
 
@@ -183,6 +218,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                        write=bool(args.write or getattr(args, "tui_write", False)))
     if command == "runs":
         return runs.list_runs(args.json)
+    if command == "report":
+        return runs.show_report(args.run_id, args.format)
     if command == "resume":
         return runs.resume(runs.site_or_none(args.site), args.run_id, args.yes, args.skip)
     if command in ("status", "inventory"):
@@ -195,6 +232,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return runs.backup_db(site, args.name, args.server, args.store)
     if command == "run":
         return runs.run_runbook(site, args)
+    if command == "drill":
+        return runs.drill(site, args)
+    if command == "plan":
+        return runs.show_plan(_snapshot(args.site, args.refresh, args.max_age), args.json)
     if command == "drop-kept":
         return runs.drop_kept(site, args.schema, args.server, args.yes)
     if command == "verify":

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from dr_console.errors import DrConsoleError
 
 if TYPE_CHECKING:
+    from dr_console.model import Snapshot
     from dr_console.schema import Site, Store
 
 # Volumes restored at once by `--all`: the cloud serialises attaches per
@@ -125,6 +126,150 @@ def runbook_params(args: argparse.Namespace) -> dict[str, object]:
     return {"volume": args.volume, "server": args.server, "cloud": args.cloud, "copy": args.copy,
             "mount": args.mount, "reset_state": args.reset_state,
             "attach_timeout": args.attach_timeout}
+
+
+def drill(site: Site, args: argparse.Namespace) -> int:
+    """`drill RUNBOOK …`, `drill --all`, `drill cleanup [RUN_ID]`."""
+    from dr_console.cli.sink import RichSink
+    from dr_console.runbooks import Engine, registry
+
+    if args.drill_all:
+        return drill_all(site, args.asset_class)
+    if args.runbook is None:
+        raise DrConsoleError("drill what? `drill metadata-db --db X`, `drill payload-volume "
+                             "--volume V`, `drill --all`, or `drill cleanup`")
+    if args.runbook == "cleanup":
+        return drill_cleanup(site, args.run_id)
+    if args.runbook == "metadata-db":
+        params: dict[str, object] = {"db": args.db, "copy": args.copy, "server": args.server}
+    else:
+        params = {"volume": args.volume, "cloud": args.cloud, "copy": args.copy,
+                  "attach_timeout": args.attach_timeout}
+    runbook = registry.build(args.runbook, site, {**params, "drill": True})
+    signals = Signals()
+    # Nothing live is touched: the drill's steps need no typed confirmation.
+    result = Engine(runbook, RichSink(), assume_yes=True, dry_run=args.dry_run,
+                    cancel=signals.cancel, stop_after_step=signals.stop_after_step).run()
+    if not args.dry_run:
+        print_verdict(result.run_id)
+    return result.exit_code
+
+
+def print_verdict(run_id: str) -> None:
+    from rich.console import Console
+
+    from dr_console.runbooks.evidence import build, report_paths
+
+    report = build(run_id)
+    _, md_path = report_paths(report["run_id"])
+    colour = {"passed": "green", "unverified": "yellow"}.get(report["verdict"], "red")
+    measured = report["rto"]["measured_seconds"]
+    Console(highlight=False).print(
+        f"[bold {colour}]{report['kind']} {report['verdict']}[/]"
+        + (f", RTO {measured:.1f}s" if measured is not None else "")
+        + f"; evidence: {md_path}")
+
+
+def drill_cleanup(site: Site, run_id: str | None) -> int:
+    """The finally steps of drills that did not finish theirs (killed, or
+    the machine went down), each under its run's lock and journal."""
+    from dr_console.cli.sink import RichSink
+    from dr_console.runbooks import Engine, registry
+    from dr_console.runbooks.journal import find_run, iter_runs, run_status
+
+    if run_id is not None:
+        todo = [find_run(run_id)]
+    else:
+        todo = [r for r in iter_runs() if r.kind == "drill" and run_status(r) != "running"
+                and not (r.state.get("cleanup") or {}).get("ok")]
+    if not todo:
+        print("no drill left anything to clean up")
+        return 0
+    worst = 0
+    for run in todo:
+        runbook = registry.build(run.runbook, site, run.params)
+        result = Engine(runbook, RichSink(), run_id=run.run_id, state=run.state,
+                        resuming=True).run_cleanup()
+        worst = max(worst, 0 if result.state.get("cleanup", {}).get("ok") else 1)
+    return worst
+
+
+def drill_all(site: Site, asset_class: str | None) -> int:
+    """Every asset a runbook can drill, one after the other; a one-line
+    summary and exit codes like `status` (0 all passed, 1 some unverified,
+    2 some failed, 3 nothing could be drilled)."""
+    from dr_console.cli.sink import RichSink
+    from dr_console.runbooks import Engine, registry
+    from dr_console.runbooks.evidence import build
+    from dr_console.runbooks.plan import drillable
+
+    targets = drillable(site, asset_class)
+    verdicts: dict[str, list[str]] = {"passed": [], "unverified": [], "failed": []}
+    signals = Signals()
+    for name, runbook_name, params in targets:
+        if signals.cancel.is_set():
+            break
+        runbook = registry.build(runbook_name, site, {**params, "drill": True})
+        result = Engine(runbook, RichSink(), assume_yes=True, cancel=signals.cancel).run()
+        verdict = build(result.run_id)["verdict"]
+        verdicts.setdefault(verdict, []).append(name)
+    failed, unverified, passed = verdicts["failed"], verdicts["unverified"], verdicts["passed"]
+    summary = (f"drills: {len(passed)} passed, {len(unverified)} unverified, {len(failed)} failed"
+               + (f" ({', '.join(failed)})" if failed else ""))
+    print(summary)
+    if not targets:
+        return 3
+    return 2 if failed else 1 if unverified else 0
+
+
+def show_plan(snapshot: Snapshot, as_json: bool) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from dr_console import runview
+    from dr_console.humanize import age
+    from dr_console.runbooks.journal import iter_runs
+    from dr_console.runbooks.plan import expected_rto, recovery_plan
+
+    items = recovery_plan(snapshot, list(iter_runs()))
+    total, undrilled = expected_rto(items)
+    if as_json:
+        json.dump({"site": snapshot.site, "generated_at": snapshot.generated_at.isoformat(),
+                   "items": [i.to_dict() for i in items],
+                   "expected_rto_seconds": total, "items_without_drill": undrilled},
+                  sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        return 0
+    table = Table(title=f"Recovery plan of {snapshot.site}", show_lines=False)
+    for column in ("#", "phase", "asset", "copy", "runbook", "last drill", "waits for"):
+        table.add_column(column, overflow="fold")
+    for item in items:
+        drill = item.last_drill
+        drilled = "never" if drill is None else (
+            f"{drill.at[:16]} {drill.verdict}"
+            + (f", {runview.elapsed_text(drill.rto_seconds)}" if drill.rto_seconds is not None else ""))
+        copy = "none" if item.copy is None else item.copy
+        table.add_row(str(item.order), item.phase, f"{item.name} ({item.kind})", copy,
+                      item.command, drilled, ", ".join(item.depends_on) or "—")
+    console = Console(highlight=False)
+    console.print(table)
+    console.print(f"expected RTO, one item after the other: {age(total)} from {len(items) - undrilled} "
+                  f"drilled items" + (f"; {undrilled} never drilled (add theirs)" if undrilled else ""))
+    return 0
+
+
+def show_report(run_id: str, fmt: str) -> int:
+    import json as json_module
+
+    from dr_console.runbooks.evidence import write
+
+    json_path, md_path = write(run_id)
+    if fmt == "json":
+        sys.stdout.write(json_path.read_text())
+    else:
+        sys.stdout.write(md_path.read_text())
+    report = json_module.loads(json_path.read_text())
+    return 0 if report["verdict"] == "passed" else 1
 
 
 def run_payload_all(site: Site, args: argparse.Namespace) -> int:

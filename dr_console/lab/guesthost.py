@@ -29,7 +29,9 @@ from dr_console.lab.openstack.sitelib import drlab_guestdisk as guestdisk
 from dr_console.lab.sshd import LabHost
 
 # lab host -> the Nova server it plays
-GUEST_HOSTS = {"app1": "app-1"}
+# host -> the Nova server it plays. drill1/drill-1 is the scratch server
+# drills attach their restored volumes to (it holds nothing of its own).
+GUEST_HOSTS = {"app1": "app-1", "drill1": "drill-1"}
 
 FSTAB_HEADER = """\
 # /etc/fstab of lab host {host} (plays Nova server {server}).

@@ -40,7 +40,7 @@ from dr_console.schema import AwsCloud
 
 STATE_FORMAT = "dr-console/lab-state/v1"
 PORT_NAMES = ("mariadb", "moto-aws", "moto-offsite", "ssh-boot1", "ssh-db1", "ssh-app1",
-              *bootnet.PORT_NAMES)
+              "ssh-drill1", *bootnet.PORT_NAMES)
 
 Log = Callable[[str], None]
 T = TypeVar("T")

@@ -5,6 +5,7 @@ settings the console will use."""
 from __future__ import annotations
 
 import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -88,12 +89,17 @@ PAYLOAD = [
     {"volumes": ["*-ebs"], "cloud": AWS_CLOUD},
 ]
 
+DRILL_SERVER = "drill-1"
+
 LAB_HOSTS = {
     "boot1": (("dhcp", "tftp", "ntp"), {"dr:class": "boot-infra"}),
     "db1": (("mysql",), {"dr:class": "metadata"}),
     # Plays the Nova server app-1: its attached volumes show up inside it
     # (lab.guesthost, docs/lab-volumes.md).
     "app1": (("app",), {"dr:class": "payload", "dr:server": "app-1"}),
+    # Plays the scratch server drill-1: payload drills attach their restored
+    # volumes there, never to app-1.
+    "drill1": (("drill",), {"dr:class": "reproducible", "dr:server": "drill-1"}),
     # A machine on the boot network that runbooks probe DHCP/TFTP/NTP/FTP
     # from (lab.bootnet); nothing on it needs a backup.
     bootnet.PROBE: (("probe",), {"dr:class": "reproducible"}),
@@ -162,8 +168,15 @@ def build(lab_dir: Path, ports: dict[str, int], *, clouds_yaml: Path | None,
         "copies": COPIES,
         "rules": RULES,
         "rpo": {"boot-infra": "7d", "metadata": "24h", "payload": "24h"},
+        "rto": {"boot-infra": "30m", "metadata": "15m", "payload": "30m"},
         "payload": [rule for rule in PAYLOAD
                     if clouds_yaml is not None or rule["cloud"] != OPENSTACK_CLOUD],
+        **({"drills": {"scratch_servers": {OPENSTACK_CLOUD: DRILL_SERVER},
+                       # A scratch Keystone serves the drill's schema and must issue a token.
+                       "smoke": {"keystone": f"{sys.executable} -m dr_console.lab.scratch_keystone "
+                                             f"--lab-dir {lab_dir} --schema {{schema}} "
+                                             "--defaults-file {defaults_file}"}}}
+           if clouds_yaml is not None else {}),
     }
 
 

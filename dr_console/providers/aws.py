@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from dr_console import drillrecord
 from dr_console.errors import ProviderError
 from dr_console.model import Asset, BackupCopy, Strategy, Verification, asset_id
 from dr_console.providers import Discovery, UnboundCopy
@@ -178,6 +179,7 @@ class AwsProvider:
                         platform_ok=state == "completed",
                         size_ok=(size == sizes[volume_id]) if volume_id in sizes else None,
                         detail=detail,
+                        **drillrecord.verification_fields(_tags(snap.get("Tags"))),
                     ),
                 )
                 if volume_id in sizes:

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from dr_console import drillrecord
 from dr_console.errors import ProviderError
 from dr_console.model import Asset, BackupCopy, Strategy, Verification, asset_id
 from dr_console.providers import Discovery, UnboundCopy
@@ -295,6 +296,7 @@ class OpenStackProvider:
                 platform_ok=status == "available",
                 size_ok=(size == sizes[volume_id]) if volume_id in sizes else None,
                 detail="" if status == "available" else f"{noun} status is {status}",
+                **drillrecord.verification_fields(_str_items(getattr(item, "metadata", None))),
             ),
         )
         if volume_id in sizes:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from dr_console import drillrecord
 from dr_console import manifest as mf
 from dr_console.contentcheck import ContentFacts, Inspector
 from dr_console.errors import ProviderError
@@ -102,6 +103,7 @@ def verification_for(
     facts: ContentFacts | None = None,
     expected_database: str | None = None,
     note: str = "",
+    drill: drillrecord.DrillRecord | None = None,
 ) -> Verification:
     """Combine the listing, the manifest and (if deep-checked) the content
     facts into one Verification, with the reason in `detail`. Pure."""
@@ -136,6 +138,9 @@ def verification_for(
         complete=complete,
         has_manifest=manifest is not None,
         detail="; ".join(problems),
+        drilled=True if drill is not None else None,
+        smoke_tested=drill.smoke_tested if drill is not None else None,
+        drilled_at=drill.at if drill is not None else None,
     )
 
 
@@ -155,6 +160,8 @@ class _Found:
     has_manifest_object: bool
     manifest: mf.Manifest | None = None
     manifest_problem: str = ""
+    has_drill_object: bool = False
+    drill: drillrecord.DrillRecord | None = None
     facts: ContentFacts | None = None
     note: str = ""
 
@@ -250,7 +257,7 @@ class StoreProvider:
             raise self._fail(exc) from None
         found = []
         for key, obj in objects.items():
-            if key.endswith(mf.SUFFIX):
+            if key.endswith((mf.SUFFIX, drillrecord.SUFFIX)):
                 continue
             match = match_key(key, self.patterns, self.store.prefix, self._regexes)
             if match is None or (self.asset is not None and match.asset != self.asset):
@@ -259,17 +266,29 @@ class StoreProvider:
                 key=key, size=int(obj["Size"]), etag=str(obj.get("ETag", "")),
                 last_modified=_aware(obj["LastModified"]), match=match,
                 has_manifest_object=mf.manifest_key(key) in objects,
+                has_drill_object=drillrecord.record_key(key) in objects,
             ))
         return found
 
     def _read_manifests(self, found: list[_Found]) -> None:
         todo = [f for f in found if f.has_manifest_object]
-        if not todo:
-            return
+        drilled = [f for f in found if f.has_drill_object]
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             for item, (manifest, problem) in zip(
                     todo, pool.map(lambda f: self._get_manifest(f.key), todo), strict=True):
                 item.manifest, item.manifest_problem = manifest, problem
+            for item, record in zip(drilled, pool.map(lambda f: self.drill_record(f.key), drilled),
+                                    strict=True):
+                item.drill = record
+
+    def drill_record(self, key: str) -> drillrecord.DrillRecord | None:
+        """The drill record beside a copy, or None (none, or unreadable: a
+        record that cannot be read proves nothing)."""
+        try:
+            resp = self._s3().get_object(Bucket=self.store.bucket, Key=drillrecord.record_key(key))
+            return drillrecord.DrillRecord.from_json(resp["Body"].read(_MANIFEST_MAX))
+        except (*BOTO_ERRORS, drillrecord.DrillRecordError):
+            return None
 
     def _get_manifest(self, key: str) -> tuple[mf.Manifest | None, str]:
         """(manifest, problem). A manifest that cannot be read makes the copy
@@ -377,7 +396,7 @@ class StoreProvider:
         kind = item.match.pattern.asset_kind
         return verification_for(
             size=item.size, manifest=item.manifest, manifest_problem=item.manifest_problem,
-            facts=item.facts, note=item.note,
+            facts=item.facts, note=item.note, drill=item.drill,
             expected_database=item.match.asset if kind in _DB_ASSET_KINDS else None,
         )
 
@@ -426,6 +445,7 @@ class StoreProvider:
             last_modified=_aware(head["LastModified"]), match=match, has_manifest_object=True,
         )
         item.manifest, item.manifest_problem = self._get_manifest(key)
+        item.drill = self.drill_record(key)
         if deep:
             if use_cache:
                 item.facts = self._cached(item)

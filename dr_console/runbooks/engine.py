@@ -50,6 +50,9 @@ class Refused(DrConsoleError):
 
 # True (or a reason, as text) when the step has nothing left to do.
 Check = Callable[["Context"], "bool | str"]
+
+RESTORE = "restore"
+DRILL = "drill"
 Action = Callable[["Context"], None]
 
 
@@ -90,6 +93,11 @@ class Runbook:
     params: dict[str, Any]  # plain, JSON-able, never a secret
     steps: list[Step]
     site_file: str = ""
+    kind: str = RESTORE  # RESTORE, or DRILL: the same steps against scratch targets
+    # Run after the steps whatever happened (a drill's cleanup): also after a
+    # failure or a cancel, and alone by `drill cleanup` after a kill -9. Each
+    # finds what to remove by the run's tag or name, never by the journal.
+    finally_steps: list[Step] = field(default_factory=list)
 
 
 class _State(dict[str, Any]):
@@ -176,6 +184,13 @@ class Context:
         copy); True at once when the operator ran with --yes."""
         return self._engine._confirm(self.step_id, expected, reason)
 
+    def evidence(self, check: str, passed: bool | None, detail: str = "", **data: Any) -> None:
+        """Record one check for the run's evidence report: passed True or
+        False, or None for a check that could not run (a run with such a
+        check is reported unverified, never passed). Journaled with the state."""
+        record = {"step": self.step_id, "passed": passed, "detail": detail, **data}
+        self.state["evidence"] = {**self.state.get("evidence", {}), check: record}
+
     def _enter_step(self, step_id: str) -> None:
         self.step_id = step_id
         self._step_started = time.monotonic()
@@ -250,9 +265,10 @@ class Engine:
 
     def plan(self) -> events.Plan:
         state = dict(self.ctx.state)
+        steps = [*self.runbook.steps, *self.runbook.finally_steps]
         return events.Plan(self.run_id, self.runbook.name, self.runbook.title,
-                           self.runbook.target, tuple(s.info(state) for s in self.runbook.steps),
-                           self.dry_run)
+                           self.runbook.target, tuple(s.info(state) for s in steps),
+                           self.dry_run, self.runbook.kind)
 
     def run(self) -> Result:
         if self.dry_run:
@@ -276,6 +292,18 @@ class Engine:
                 commands.close()
                 self._journal.close()
                 self._journal = None
+                self._write_evidence()
+
+    def _write_evidence(self) -> None:
+        """The run's evidence report beside its journal; a report that cannot
+        be written must not turn a restore into a failure (crash.log says why)."""
+        from dr_console import crashlog
+        from dr_console.runbooks import evidence
+
+        try:
+            evidence.write(self.run_id)
+        except Exception as exc:  # the journal stands; `dr-console report` can try again
+            crashlog.write(exc)
 
     def _run_locked(self) -> Result:
         assert self._journal is not None
@@ -288,12 +316,12 @@ class Engine:
             self._journal.write("resume", operator=getpass.getuser(), host=socket.gethostname(),
                                 pid=os.getpid())
         else:
-            self._journal.header(rb.name, rb.params, rb.target, rb.site_file)
+            self._journal.header(rb.name, rb.params, rb.target, rb.site_file, kind=rb.kind)
             self._journal.write("state", state=dict(self.ctx.state))
         started = time.monotonic()
         self._emit(self.plan())
         outcome, message = Outcome.SUCCEEDED, ""
-        total = len(rb.steps)
+        total = len(rb.steps) + len(rb.finally_steps)
         for index, step in enumerate(rb.steps, 1):
             outcome, message = self._run_step(step, index, total)
             if outcome is not Outcome.SUCCEEDED:
@@ -304,14 +332,64 @@ class Engine:
                            f"the run stops here; `dr-console resume {self.run_id}` goes on")
                 self._emit(events.LogLine(step.id, message, "warning"))
                 break
+        left = self._run_finally()
+        if left and outcome is Outcome.SUCCEEDED:
+            outcome, message = Outcome.FAILED, f"cleanup left {left}"
+        elif left:
+            message = f"{message}; cleanup left {left}"
         seconds = time.monotonic() - started
         self._emit(events.RunFinished(self.run_id, outcome, round(seconds, 3), message))
         return Result(self.run_id, outcome, message, dict(self.ctx.state))
 
-    def _run_step(self, step: Step, index: int, total: int) -> tuple[Outcome, str]:
+    def _run_finally(self) -> str:
+        """The finally steps, whatever happened before, not cancellable (a
+        cancel is why they must run). Returns what they could not remove."""
+        steps = self.runbook.finally_steps
+        if not steps:
+            return ""
+        ctx = self.ctx
+        cancel, ctx.cancel_event = ctx.cancel_event, threading.Event()
+        problems: list[str] = []
+        try:
+            total = len(self.runbook.steps) + len(steps)
+            for index, step in enumerate(steps, len(self.runbook.steps) + 1):
+                outcome, message = self._run_step(step, index, total, cancellable=False)
+                if outcome is not Outcome.SUCCEEDED:
+                    problems.append(message)
+        finally:
+            ctx.cancel_event = cancel
+        ctx.state["cleanup"] = {"ok": not problems, "left": problems}
+        return "; ".join(problems)
+
+    def run_cleanup(self) -> Result:
+        """Only the finally steps, under the run's lock and journal: `drill
+        cleanup` after a run was killed before its own cleanup."""
+        with TargetLock(self.runbook.target, self.run_id):
+            self._journal = Journal(self.run_id)
+            try:
+                import getpass
+                import os
+                import socket
+
+                self._journal.write("resume", operator=getpass.getuser(), host=socket.gethostname(),
+                                    pid=os.getpid(), cleanup_only=True)
+                started = time.monotonic()
+                left = self._run_finally()
+                outcome = Outcome.FAILED if left else Outcome.ABORTED
+                message = f"cleanup left {left}" if left else "cleaned up after an interrupted run"
+                self._emit(events.RunFinished(self.run_id, outcome, round(time.monotonic() - started, 3),
+                                              message))
+                return Result(self.run_id, outcome, message, dict(self.ctx.state))
+            finally:
+                self._journal.close()
+                self._journal = None
+                self._write_evidence()
+
+    def _run_step(self, step: Step, index: int, total: int, *,
+                  cancellable: bool = True) -> tuple[Outcome, str]:
         ctx = self.ctx
         ctx._enter_step(step.id)
-        if self.cancel.is_set():
+        if cancellable and self.cancel.is_set():
             self._emit(events.StepFailed(step.id, "cancelled before it started"))
             return Outcome.ABORTED, "cancelled by the operator"
         self._emit(events.StepStarted(step.info(dict(ctx.state)), index, total))

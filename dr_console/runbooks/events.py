@@ -24,6 +24,11 @@ class Outcome(StrEnum):
                 Outcome.REFUSED: 2, Outcome.ABORTED: 130}[self]
 
 
+# A run the journal shows with no end: killed, or still going (its lock says which).
+INTERRUPTED = "interrupted"
+RUNNING = "running"
+
+
 @dataclass(frozen=True)
 class StepInfo:
     """A step as the operator sees it in the plan."""
@@ -45,6 +50,7 @@ class Plan:
     target: str  # the lock target, e.g. mysql:metadata-db/nova
     steps: tuple[StepInfo, ...]
     dry_run: bool = False
+    kind: str = "restore"  # restore | drill
 
 
 @dataclass(frozen=True)

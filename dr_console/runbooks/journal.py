@@ -84,17 +84,18 @@ class Journal:
             finally:
                 os.close(dir_fd)
 
-    def write(self, kind: str, **data: Any) -> None:
-        record = {"ts": _now(), "type": kind, **scrub(data)}
+    def write(self, record_type: str, **data: Any) -> None:
+        record = {"ts": _now(), "type": record_type, **scrub(data)}
         line = json.dumps(record, default=str, ensure_ascii=False)
         self._file.write(line + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
 
-    def header(self, runbook: str, params: dict[str, Any], target: str, site_file: str) -> None:
+    def header(self, runbook: str, params: dict[str, Any], target: str, site_file: str,
+               kind: str = "restore") -> None:
         self.write("header", run_id=self.run_id, runbook=runbook, params=params, target=target,
                    site_file=site_file, operator=getpass.getuser(), host=socket.gethostname(),
-                   pid=os.getpid(), version=__version__)
+                   pid=os.getpid(), version=__version__, kind=kind)
 
     def close(self) -> None:
         self._file.close()
@@ -162,6 +163,7 @@ class RunRecord:
     last_activity: datetime | None = None
     steps: dict[str, str] = field(default_factory=dict)  # step id -> last status
     path: Path = Path()
+    kind: str = "restore"  # restore | drill
 
     @property
     def duration(self) -> float | None:
@@ -173,7 +175,7 @@ class RunRecord:
                 "operator": self.operator, "host": self.host,
                 "started": self.started.isoformat(), "outcome": self.outcome,
                 "duration_seconds": None if self.duration is None else round(self.duration, 1),
-                "params": self.params, "steps": self.steps}
+                "params": self.params, "steps": self.steps, "kind": self.kind}
 
 
 _STEP_STATUS = {"StepStarted": "running", "StepDone": "done", "StepSkipped": "skipped",
@@ -189,7 +191,7 @@ def load_run(path: Path) -> RunRecord:
         run_id=head["run_id"], runbook=head["runbook"], target=head.get("target", ""),
         operator=head.get("operator", "?"), host=head.get("host", "?"), pid=head.get("pid", 0),
         started=datetime.fromisoformat(head["ts"]), site_file=head.get("site_file", ""),
-        params=head.get("params", {}), path=path,
+        params=head.get("params", {}), path=path, kind=head.get("kind", "restore"),
     )
     for rec in records[1:]:
         run.last_activity = datetime.fromisoformat(rec["ts"])
@@ -234,3 +236,16 @@ def find_run(run_id: str) -> RunRecord:
         names = ", ".join(p.stem for p in candidates[:5])
         raise JournalError(f"run id {run_id!r} is ambiguous: {names}")
     return load_run(candidates[0])
+
+
+def run_status(run: RunRecord) -> str:
+    """The run's outcome; for a run the journal shows with no end, whether
+    its process still holds the target's lock (running) or not (interrupted)."""
+    from dr_console.runbooks.events import INTERRUPTED, RUNNING
+    from dr_console.runbooks.locks import is_locked, read_holder
+
+    if run.outcome != INTERRUPTED:
+        return run.outcome
+    if is_locked(run.target) and read_holder(run.target).get("run_id") == run.run_id:
+        return RUNNING
+    return INTERRUPTED

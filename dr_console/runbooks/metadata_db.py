@@ -19,7 +19,7 @@ from dr_console import mysqldb
 from dr_console.restore.checks import base_tables, checksum_tables, quote_ident, schema_exists
 from dr_console.restore.errors import CopyGone
 from dr_console.runbooks import copies
-from dr_console.runbooks.engine import Context, Refused, Runbook, Step, StepFailed
+from dr_console.runbooks.engine import DRILL, Context, Refused, Runbook, Step, StepFailed
 
 if TYPE_CHECKING:
     from dr_console.manifest import Manifest
@@ -104,21 +104,35 @@ def build(site: Site | None, params: dict[str, Any]) -> Runbook:
         site = load_site(params.get("site_file") or None)
     db = params["db"]
     server = site.mysql_server(db, params.get("server"))
-    params = {"db": db, "server": server.name, "copy": params.get("copy"),
+    drill = bool(params.get("drill"))
+    params = {"db": db, "server": server.name, "copy": params.get("copy"), "drill": drill,
               "site_file": str(Path(site.path).resolve())}
-    rb = _MetadataRestore(site, server, db, params.get("copy"))
+    rb = _MetadataRestore(site, server, db, params.get("copy"), drill=drill)
+    if drill:
+        return Runbook(
+            name=NAME, title=f"Drill: restore metadata database {db} into a scratch schema",
+            target=f"drill:mysql:{server.name}/{db}", params=params, steps=rb.drill_steps(),
+            site_file=params["site_file"], kind=DRILL, finally_steps=[rb.drop_scratch_step()],
+        )
     return Runbook(
         name=NAME, title=f"Restore metadata database {db}", target=f"mysql:{server.name}/{db}",
         params=params, steps=rb.steps(), site_file=params["site_file"],
     )
 
 
+def drill_name(db: str, run_short_id: str) -> str:
+    return f"{db}__drill_{run_short_id}"
+
+
 class _MetadataRestore:
-    def __init__(self, site: Site, server: MySQLServer, db: str, copy: str | None) -> None:
+    def __init__(self, site: Site, server: MySQLServer, db: str, copy: str | None, *,
+                 drill: bool = False) -> None:
         self.site = site
         self.server = server
         self.db = db
         self.copy = copy
+        # A drill restores into a scratch schema and never touches `db`.
+        self.drill = drill
         self._swap_seen = False  # the swap, once seen done, stays done for this process
         self.ref = copies.AssetRef(server.name, "database", db)
         self._hint = copy or copies.cached_choice(site, self.ref, DUMP_KINDS)
@@ -129,7 +143,8 @@ class _MetadataRestore:
         return mysqldb.connect(mysqldb.Account.restore(self.server))
 
     def _staging(self, ctx: Context) -> str:
-        return str(ctx.state.setdefault("staging", staging_name(self.db, ctx.short_id)))
+        name = (drill_name if self.drill else staging_name)(self.db, ctx.short_id)
+        return str(ctx.state.setdefault("staging", name))
 
     def _swapped(self, ctx: Context) -> bool:
         """Is the restored data live? Asked of the server: the staging
@@ -260,6 +275,154 @@ class _MetadataRestore:
                  command=self._cmd_report),
         ]
 
+    # -- the drill: the same restore and checks into a scratch schema ----------
+
+    def drill_steps(self) -> list[Step]:
+        db = self.db
+        choose, restore, verify = self.steps()[:3]
+        restore = Step("restore-scratch", "Restore into a scratch schema", self.check_staging,
+                       self.restore, self.verify_restored,
+                       guidance=f"As a real restore does, into `{db}__drill_<run>`: the live `{db}` "
+                                "is never named, read or written.",
+                       command=self._cmd_restore, cleanup=self.drop_staging)
+        return [
+            choose, restore, verify,
+            Step("smoke-scratch", "Smoke-test the restored data", lambda ctx: False, self.drill_smoke,
+                 guidance="The site's smoke command for this database (drills.smoke: e.g. a "
+                          "scratch service issuing a token from the scratch schema); without one, "
+                          "a query of its largest table, and the copy is drilled but not "
+                          "smoke-tested.",
+                 command=self._cmd_drill_smoke),
+            Step("record-drill", "Record the drill beside the copy", lambda ctx: False,
+                 self.record_drill,
+                 guidance="`<copy>.drill.json` in the store: the run, when, every check, the "
+                          "checksums. Every operator's inventory then shows the copy drilled; a "
+                          "real restore of it compares its checksums with these.",
+                 command=lambda state: f"aws s3 cp - {self._location(state)}.drill.json"),
+        ]
+
+    def drop_scratch_step(self) -> Step:
+        def command(state: dict[str, Any]) -> str:
+            scratch = state.get("staging", drill_name(self.db, "<run>"))
+            return f"{mysql_base(self.server)} -e " + shlex.quote(f"DROP DATABASE IF EXISTS {scratch}")
+
+        return Step("drop-scratch", "Drop the scratch schema (always)", lambda ctx: False,
+                    self.drop_scratch,
+                    guidance="Whatever happened: the drill's schema, found by its name.",
+                    command=command)
+
+    def drop_scratch(self, ctx: Context) -> None:
+        name = drill_name(self.db, ctx.short_id)
+        conn = self._conn()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
+            if schema_exists(conn, name):
+                raise StepFailed(f"schema {name} is still on {self.server.name}")
+        finally:
+            conn.close()
+        ctx.log(f"dropped {name} on {self.server.name}: nothing of the drill is left")
+
+    def _cmd_drill_smoke(self, state: dict[str, Any]) -> str:
+        command = self.site.drills.smoke.get(self.db)
+        scratch = state.get("staging", drill_name(self.db, "<run>"))
+        if command:
+            return command.replace("{schema}", scratch).replace("{db}", self.db)
+        return f"{mysql_base(self.server)} -e " + shlex.quote(f"SELECT COUNT(*) FROM {scratch}.<table>")
+
+    def drill_smoke(self, ctx: Context) -> None:
+        import os
+        import subprocess
+        import tempfile
+
+        scratch = ctx.state["staging"]
+        command = self.site.drills.smoke.get(self.db)
+        if not command:
+            self._count_largest(ctx, scratch)
+            ctx.evidence("smoke: the service works on the restored data", None,
+                         f"no smoke command for {self.db} in the site file (drills.smoke): only "
+                         "its data was proven")
+            ctx.state["smoke_tested"] = False
+            return
+        account = mysqldb.Account.restore(self.server)
+        fd, defaults = tempfile.mkstemp(prefix="drc-drill-", suffix=".cnf")
+        try:
+            with os.fdopen(fd, "w") as out:  # 0600: the password never on a command line
+                secret = account.password.reveal() if account.password else ""
+                out.write(f'[client]\nuser={account.user}\npassword="{secret}"\n')
+            line = (command.replace("{schema}", scratch).replace("{db}", self.db)
+                    .replace("{host}", self.server.host).replace("{port}", str(self.server.port))
+                    .replace("{defaults_file}", defaults))
+            ran = subprocess.run(line, shell=True, capture_output=True, text=True, timeout=600,
+                                 stdin=subprocess.DEVNULL)
+        finally:
+            os.unlink(defaults)
+        output = (ran.stdout + ran.stderr).strip()[-2000:]
+        ctx.evidence("smoke: the service works on the restored data", ran.returncode == 0,
+                     output, command=command)
+        if ran.returncode != 0:
+            raise StepFailed(f"the smoke command failed (exit {ran.returncode}): {output[-600:]}")
+        ctx.log(f"smoke: {output.splitlines()[-1] if output else 'passed'}")
+        ctx.state["smoke_tested"] = True
+
+    def _count_largest(self, ctx: Context, schema: str) -> None:
+        manifest = manifest_from_state(ctx.state)
+        conn = self._conn()
+        try:
+            tables = base_tables(conn, schema)
+            expected = dict(manifest.tables) if manifest else {}
+            table = max(tables, key=lambda name: expected.get(name, -1))
+            with conn.cursor() as cur:
+                cur.execute(f"SELECT COUNT(*) FROM {quote_ident(schema)}.{quote_ident(table)}")
+                count = int(cur.fetchone()[0])
+        finally:
+            conn.close()
+        ctx.log(f"SELECT COUNT(*) FROM {schema}.{table}: {count}")
+
+    def record_drill(self, ctx: Context) -> None:
+        from datetime import UTC
+
+        from dr_console import __version__, drillrecord
+        from dr_console.backup.s3 import store_client
+
+        evidence = ctx.state.get("evidence", {})
+        failed = [name for name, check in evidence.items() if check.get("passed") is False]
+        if failed:
+            raise StepFailed(f"not recorded: checks failed: {', '.join(failed)}")
+        copy = ctx.state["copy"]
+        record = drillrecord.DrillRecord(
+            run_id=ctx.run_id, at=datetime.now(UTC).isoformat(timespec="seconds"),
+            copy=copy["location"], smoke_tested=bool(ctx.state.get("smoke_tested")),
+            checks={name: {"passed": c.get("passed"), "detail": c.get("detail", "")}
+                    for name, c in evidence.items()},
+            checksums=ctx.state.get("checksums", {}), tool_version=__version__)
+        store = self.site.store(copy["store"])
+        store_client(store).put_object(Bucket=store.bucket, Key=drillrecord.record_key(copy["key"]),
+                                       Body=record.to_json().encode(),
+                                       ContentType="application/json")
+        ctx.log(f"drill recorded beside the copy: {copy['location']}.drill.json"
+                + ("" if record.smoke_tested else " (drilled; not smoke-tested)"))
+
+    def _compare_with_drill(self, ctx: Context, checksums: dict[str, int | None]) -> None:
+        """A real restore of a copy a drill proved must load the same data."""
+        if self.drill:
+            return
+        from dr_console.providers.store import StoreProvider
+
+        copy = ctx.state["copy"]
+        store = self.site.store(copy["store"])
+        record = StoreProvider(store, self.site.copies).drill_record(copy["key"])
+        if record is None or not record.checksums:
+            return
+        differ = sorted(t for t in set(record.checksums) | set(checksums)
+                        if record.checksums.get(t) != checksums.get(t))
+        if differ:
+            raise StepFailed(f"CHECKSUM TABLE differs from the drill of {record.at} (run "
+                             f"{record.run_id}) for: {', '.join(differ[:10])}")
+        ctx.log(f"CHECKSUM TABLE equals the drill of {record.at} for all {len(checksums)} tables")
+        ctx.evidence("CHECKSUM TABLE equals the drill's", True,
+                     f"drill {record.run_id} of {record.at}")
+
     # 1. choose the copy
 
     def check_choose(self, ctx: Context) -> bool:
@@ -302,7 +465,7 @@ class _MetadataRestore:
             ctx.log(f"its manifest gives sha256 and size, checked while it streams, and the row "
                     f"counts of {len(manifest.tables)} tables, checked after the load")
         ctx.state["manifest"] = json.loads(manifest.to_json()) if manifest else None
-        ctx.state["copy"] = {"location": location, "store": store.name, "key": key,
+        ctx.state["copy"] = {"location": location, "kind": "sql-dump", "store": store.name, "key": key,
                              "created_at": created, "verified": manifest is not None}
         self._staging(ctx)  # named now, so the next step's command shows it
 
@@ -375,6 +538,13 @@ class _MetadataRestore:
         ctx.log(describe_load(report))
         for note in report.notes:
             ctx.log(note)
+        copy = ctx.state["copy"]
+        ctx.evidence("sha256 and size of the copy equal its manifest's",
+                     True if report.verified else None,
+                     f"sha256 {report.sha256}" if report.verified
+                     else "no manifest: nothing to compare with", sha256=report.sha256,
+                     location=copy["location"])
+        ctx.evidence("the dump ends with its completion trailer", True, copy["location"])
         ctx.state["load"] = {"rows": report.rows, "plain_bytes": report.bytes,
                              "stored_bytes": report.stored_bytes, "seconds": round(report.seconds, 3),
                              "workers": report.workers, "parallel": report.parallel,
@@ -391,8 +561,8 @@ class _MetadataRestore:
 
     def drop_staging(self, ctx: Context) -> None:
         staging = ctx.state.get("staging")
-        # Only ever a schema this run named: <db>__staging_<our id>.
-        if not staging or not staging.startswith(f"{self.db}__staging_"):
+        # Only ever a schema this run named: <db>__staging_<id> or <db>__drill_<id>.
+        if staging not in (staging_name(self.db, ctx.short_id), drill_name(self.db, ctx.short_id)):
             return
         conn = self._conn()
         try:
@@ -433,13 +603,20 @@ class _MetadataRestore:
                     more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
                     raise StepFailed(f"staging {staging} does not match the manifest: {shown}{more}")
                 ctx.log(f"{len(manifest.tables)} tables and their row counts match the manifest")
+                ctx.evidence("tables and row counts equal the manifest's", True,
+                             f"{len(manifest.tables)} tables", rows=dict(manifest.tables))
             else:
                 ctx.log("no manifest: row counts cannot be compared (unverified copy)", "warning")
+                ctx.evidence("tables and row counts equal the manifest's", None,
+                             "no manifest: not compared")
             checksums = table_checksums(conn, staging)
             ctx.log(f"CHECKSUM TABLE recorded for {len(checksums)} tables")
         finally:
             conn.close()
         ctx.state["checksums"] = checksums
+        ctx.evidence("CHECKSUM TABLE of every restored table", True, f"{len(checksums)} tables",
+                     checksums=checksums)
+        self._compare_with_drill(ctx, checksums)
 
     # 4. swap in
 
@@ -480,6 +657,7 @@ class _MetadataRestore:
     def verify_swap(self, ctx: Context) -> None:
         if not self._swapped(ctx):
             raise StepFailed(f"after the swap, the tables of {self.db} are not the restored ones")
+        ctx.evidence("the live tables carry the restored checksums", True, self.db)
 
     # 5. smoke check
 
@@ -502,9 +680,11 @@ class _MetadataRestore:
                 if not token:
                     raise StepFailed("Keystone issued no token")
                 ctx.log(f"Keystone issued a token for cloud {cloud.cloud!r}")
+                ctx.evidence("smoke: Keystone issues a token", True, f"cloud {cloud.cloud}")
             else:
                 servers = list(conn.compute.servers())
                 ctx.log(f"Nova listed {len(servers)} server(s)")
+                ctx.evidence("smoke: Nova lists servers", True, f"{len(servers)} servers")
         except ProviderError as exc:
             raise StepFailed(f"smoke check failed: {exc}") from None
         except StepFailed:
@@ -529,6 +709,8 @@ class _MetadataRestore:
         if table in expected and expected[table] != count:
             raise StepFailed(f"{self.db}.{table} has {count} rows, the copy had {expected[table]}")
         ctx.log(f"SELECT COUNT(*) FROM {self.db}.{table}: {count}")
+        ctx.evidence("smoke: the database answers a query", True,
+                     f"SELECT COUNT(*) FROM {table}: {count}")
 
     # 6. report
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from dr_console import humanize, ssh
 from dr_console.errors import DrConsoleError
 from dr_console.runbooks import copies
-from dr_console.runbooks.engine import Context, Refused, Runbook, Step, StepFailed
+from dr_console.runbooks.engine import DRILL, Context, Refused, Runbook, Step, StepFailed
 from dr_console.runbooks.volumes import (
     FILLED_TAG,
     FROM_TAG,
@@ -65,12 +65,26 @@ def build(site: Site | None, params: dict[str, Any]) -> Runbook:
     if site is None:
         site = load_site(params.get("site_file") or None)
     cloud = _cloud(site, params.get("cloud"), params["volume"])
-    params = {"volume": params["volume"], "cloud": cloud.name, "server": params.get("server"),
-              "copy": params.get("copy"), "mount": params.get("mount"),
-              "reset_state": bool(params.get("reset_state")),
+    drill = bool(params.get("drill"))
+    server = params.get("server")
+    if drill:
+        # A drill attaches to the site's scratch server, never to a live one.
+        server = site.drills.scratch_servers.get(cloud.name)
+        if server is None:
+            raise DrConsoleError(f"a drill of a volume of {cloud.name} needs a scratch server: "
+                                 f"drills.scratch_servers.{cloud.name} in {site.path}")
+    params = {"volume": params["volume"], "cloud": cloud.name, "server": server,
+              "copy": params.get("copy"), "mount": None if drill else params.get("mount"),
+              "reset_state": bool(params.get("reset_state")) and not drill, "drill": drill,
               "attach_timeout": float(params.get("attach_timeout") or ATTACH_TIMEOUT),
               "site_file": str(Path(site.path).resolve())}
     rb = _PayloadRestore(site, cloud, params)
+    if drill:
+        return Runbook(name=NAME, title=f"Drill: restore payload volume {params['volume']} on "
+                                        f"scratch server {server}",
+                       target=f"drill:volume:{cloud.name}/{params['volume']}", params=params,
+                       steps=rb.drill_steps(), site_file=params["site_file"], kind=DRILL,
+                       finally_steps=[rb.remove_drill_step()])
     return Runbook(name=NAME, title=f"Restore payload volume {params['volume']}",
                    target=f"volume:{cloud.name}/{params['volume']}", params=params,
                    steps=rb.steps(), site_file=params["site_file"])
@@ -293,6 +307,78 @@ class _PayloadRestore:
                  command=lambda state: f"dr-console runs  # and: {self.commands.show}".replace(
                      "<volume>", state.get("restored", {}).get("id", "<restored volume>"))),
         ]
+
+    # -- the drill: the same restore and proof on a scratch server -------------
+
+    def drill_steps(self) -> list[Step]:
+        steps = {s.id: s for s in self.steps()}
+        return [
+            steps["choose-copy"], steps["create-volume"],
+            Step("attach-restored", "Attach it to the scratch server", self.check_attached,
+                 self.attach,
+                 guidance="The drill's server, never the volume's own: nothing live is touched.",
+                 command=self._cmd_attach),
+            steps["find-device"],
+            Step("prove-filesystem", "Prove the filesystem, read-only", lambda ctx: False, self.prove,
+                 guidance=steps["prove-filesystem"].guidance, command=self._cmd_prove,
+                 cleanup=lambda ctx: None),  # the drill's cleanup detaches and deletes it
+            Step("record-drill", "Record the drill beside the copy", lambda ctx: False,
+                 self.record_drill,
+                 guidance="The copy's own metadata (dr:drilled, dr:drill-run, dr:smoke-tested): "
+                          "every operator's inventory shows it drilled, with the date.",
+                 command=lambda state: self.commands.show.replace("<volume>", "<copy>")),
+        ]
+
+    def remove_drill_step(self) -> Step:
+        return Step("remove-drill-volume", "Detach and delete the drill's volume (always)",
+                    lambda ctx: False, self.remove_drill_volume,
+                    guidance="Whatever happened: the volume this run made, found by its name and "
+                             "tag, is unmounted, detached and deleted; what cannot be is named.",
+                    command=lambda state: self.commands.delete.replace(
+                        "<volume>", state.get("restored", {}).get("id", "<restored volume>")))
+
+    def remove_drill_volume(self, ctx: Context) -> None:
+        found = self._restored(ctx)
+        if found is None:
+            ctx.log("the drill made no volume (or it is gone already): nothing to remove")
+            return
+        if found.attachments and self._host(ctx.state) is not None and ctx.state.get("device"):
+            target = self._target(ctx.state)
+            client = ssh.connect(target)
+            try:
+                self._unmount(client, target, self._check_dir(ctx), "")
+            finally:
+                client.close()
+        for attachment in found.attachments:
+            self.cloud.detach(Server(attachment.server_id, attachment.server_id, ""), found)
+        if found.attachments:
+            wait_for(self.cloud, found.id, {"available"}, failing={"error"},
+                     timeout=self.params["attach_timeout"], cancel=threading.Event(),
+                     what=f"detaching {found.name}")
+        self.cloud.delete(found.id)
+        deadline = 120.0
+        while self.cloud.volume_or_none(found.id) is not None and deadline > 0:
+            threading.Event().wait(1.0)
+            deadline -= 1.0
+        if self.cloud.volume_or_none(found.id) is not None:
+            raise StepFailed(f"volume {found.name} ({found.id}) is still there in {self.cloud_cfg.name}")
+        ctx.log(f"{found.name} ({found.id}) detached and deleted: nothing of the drill is left")
+
+    def record_drill(self, ctx: Context) -> None:
+        from dr_console import drillrecord
+
+        evidence = ctx.state.get("evidence", {})
+        failed = [name for name, check in evidence.items() if check.get("passed") is False]
+        if failed:
+            raise StepFailed(f"not recorded: checks failed: {', '.join(failed)}")
+        smoke = ctx.state.get("proof") == "ssh" and bool(ctx.state.get("checks"))
+        record = drillrecord.DrillRecord(
+            run_id=ctx.run_id, at=datetime.now(UTC).isoformat(timespec="seconds"),
+            copy=ctx.state["copy"].get("location", ctx.state["copy"]["id"]), smoke_tested=smoke)
+        copy = ctx.state["copy"]
+        self.cloud.tag_copy(CopyRef(copy["kind"], copy["id"]), record.as_tags())
+        ctx.log(f"drill recorded on {copy['kind']} {copy['id']}"
+                + ("" if smoke else " (its data was not checked by the site's checks)"))
 
     # 1. choose -----------------------------------------------------------------------
 
@@ -523,6 +609,8 @@ class _PayloadRestore:
     def find_device(self, ctx: Context) -> None:
         if self._host(ctx.state) is None:
             ctx.state["proof"] = "platform"
+            ctx.evidence("the filesystem is checked over SSH", None,
+                         "no SSH host for this server: the platform's word only")
             ctx.log(f"no SSH host is declared as {self._server_text(ctx.state)}: the restore is proven "
                     "by the platform only (the volume is in-use where it belongs) — platform ok, "
                     "not mounted, its bytes unchecked", "warning")
@@ -584,6 +672,7 @@ class _PayloadRestore:
             checked = ssh.run(client, target, f"{fsck} {dev}", timeout=3600)
             ctx.state["fsck"] = {"command": f"{fsck} {ctx.state['device']}", "status": checked.status,
                                  "output": checked.output(4000)}
+            ctx.evidence(f"{fsck} finds the filesystem clean", checked.ok, checked.output(2000))
             if not checked.ok:
                 raise StepFailed(f"`{fsck} {ctx.state['device']}` found the filesystem damaged "
                                  f"(exit {checked.status}); nothing was mounted read-write, the "
@@ -624,6 +713,8 @@ class _PayloadRestore:
             missing = [f for f in checks.files
                        if not ssh.run(client, target, f"test -e {shlex.quote(f'{root}/{f}')}").ok]
             results["files"] = {"expected": len(checks.files), "missing": missing}
+            ctx.evidence("the expected files are there", not missing,
+                         f"missing: {', '.join(missing)}" if missing else f"{len(checks.files)} files")
             if missing:
                 raise StepFailed(f"expected files missing from the restored filesystem: {', '.join(missing)}")
             ctx.log(f"{len(checks.files)} expected files are there")
@@ -638,6 +729,8 @@ class _PayloadRestore:
                              stdin=body, timeout=3600)
             results["sha256"] = {"list": str(listing), "files": entries, "status": summed.status,
                                  "output": summed.output(2000)}
+            ctx.evidence(f"sha256 of {entries} files equal {listing.name}", summed.ok,
+                         summed.output(1000))
             if not summed.ok:
                 raise StepFailed(f"sha256 differs from {listing.name}:\n{summed.output(1500)}")
             ctx.log(f"sha256 of {entries} files equal {listing.name}")
@@ -645,6 +738,8 @@ class _PayloadRestore:
             ran = ssh.run(client, target, f"cd {shlex.quote(root)} && {checks.command}", timeout=3600)
             results["command"] = {"command": checks.command, "status": ran.status,
                                   "output": ran.output(2000)}
+            ctx.evidence("the site's check command passes", ran.ok, ran.output(1000),
+                         command=checks.command)
             if not ran.ok:
                 raise StepFailed(f"the site's check `{checks.command}` failed (exit {ran.status}):\n"
                                  f"{ran.output(1500)}")

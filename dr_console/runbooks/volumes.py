@@ -81,6 +81,7 @@ class VolumeCloud(Protocol):
     def needs_fill(self, copy: CopyRef) -> bool: ...
     def fill(self, copy: CopyRef, volume_id: str) -> None: ...
     def tag(self, volume_id: str, key: str, value: str) -> None: ...
+    def tag_copy(self, copy: CopyRef, tags: dict[str, str]) -> None: ...
     def copy_problem(self, copy: CopyRef) -> str: ...
     def attach(self, server: Server, volume_id: str, device: str) -> None: ...
     def detach(self, server: Server, volume: Volume) -> None: ...
@@ -242,6 +243,23 @@ class OpenStackVolumes:
         self._call("tagging the volume",
                    lambda: self.conn.block_storage.set_volume_metadata(volume_id, **{key: value}))
 
+    def tag_copy(self, copy: CopyRef, tags: dict[str, str]) -> None:
+        storage = self.conn.block_storage
+        if copy.kind == "volume-backup":
+            # Backup metadata is written with the backup itself (API 3.43+),
+            # whole: merge with what is there.
+            def put() -> None:
+                backup = storage.get_backup(copy.id)
+                response = storage.put(f"/backups/{copy.id}", microversion="3.43",
+                                       json={"backup": {"metadata": {**(backup.metadata or {}),
+                                                                     **tags}}})
+                response.raise_for_status()
+
+            self._call("recording the drill on the backup", put)
+        else:
+            self._call("recording the drill on the snapshot",
+                       lambda: storage.set_snapshot_metadata(copy.id, **tags))
+
     def copy_problem(self, copy: CopyRef) -> str:
         """Why a restore from this copy failed, in Cinder's own words."""
         from openstack import exceptions as sdk
@@ -402,6 +420,10 @@ class EbsVolumes:
     def tag(self, volume_id: str, key: str, value: str) -> None:
         self._call("tagging the volume", lambda: self.ec2.create_tags(
             Resources=[volume_id], Tags=[{"Key": key, "Value": value}]))
+
+    def tag_copy(self, copy: CopyRef, tags: dict[str, str]) -> None:
+        self._call("recording the drill on the snapshot", lambda: self.ec2.create_tags(
+            Resources=[copy.id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()]))
 
     def copy_problem(self, copy: CopyRef) -> str:
         found = self._call("reading the snapshot", lambda: self.ec2.describe_snapshots(

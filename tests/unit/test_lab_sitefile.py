@@ -14,7 +14,8 @@ from dr_console.lab.seed_db import reader_password_file
 from dr_console.lab.sshd import client_key, known_hosts
 
 PORTS = {"mariadb": 3307, "moto-aws": 5000, "moto-offsite": 5001, "ssh-boot1": 2201,
-         "ssh-db1": 2202, "ssh-app1": 2203, "ssh-probe1": 2204, "ssh-bare": 2205}
+         "ssh-db1": 2202, "ssh-app1": 2203, "ssh-probe1": 2204, "ssh-bare": 2205,
+         "ssh-drill1": 2206}
 TS = "20250102T030405Z"
 
 

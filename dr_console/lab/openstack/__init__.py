@@ -254,15 +254,7 @@ class _Boot:
                                   self.conf(conf)], port)
 
     def uwsgi(self, name: str, wsgi_file: str, port: int, env: dict[str, str]) -> None:
-        self.daemon(name, [
-            "uwsgi", "--plugins", "python3", "--http-socket", f"127.0.0.1:{port}",
-            "--wsgi-file", wsgi_file, "--master", "--processes", "1", "--threads", "4",
-            "--enable-threads", "--die-on-term", "--need-app", "--lazy-apps",
-            "--buffer-size", "65535", "--procname-prefix", f"drlab-{name}-",
-            # keystoneauth reuses connections uwsgi drops: connection resets
-            # unless every response says so (docs/lab.md, pitfall 7).
-            "--add-header", "Connection: close",
-        ], port, env=env)
+        self.daemon(name, uwsgi_argv(name, wsgi_file, port), port, env=env)
 
     # chains
 
@@ -353,6 +345,19 @@ class _Boot:
 
 
 # -- readiness ------------------------------------------------------------------------
+
+
+def uwsgi_argv(name: str, wsgi_file: str, port: int) -> list[str]:
+    """A WSGI service of the lab (Keystone, Placement) under uwsgi, on loopback."""
+    return [
+        "uwsgi", "--plugins", "python3", "--http-socket", f"127.0.0.1:{port}",
+        "--wsgi-file", wsgi_file, "--master", "--processes", "1", "--threads", "4",
+        "--enable-threads", "--die-on-term", "--need-app", "--lazy-apps",
+        "--buffer-size", "65535", "--procname-prefix", f"drlab-{name}-",
+        # keystoneauth reuses connections uwsgi drops: connection resets
+        # unless every response says so (docs/lab.md, pitfall 7).
+        "--add-header", "Connection: close",
+    ]
 
 
 def connect(lab: OpenStackLab, admin: bool = False) -> openstack.connection.Connection:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from dr_console.lab.openstack._seed import _Seeder
 
 SERVER = "app-1"
+DRILL_SERVER = "drill-1"  # the scratch server of payload drills
 SERVER_IMAGE = "app-1-image-1"
 RECORD_FORMAT = "dr-console/lab-payload/v1"
 # The tenant's Cinder quota while nothing is provoked: room for the seed and
@@ -114,16 +115,31 @@ class PayloadChain:
         server = conn.compute.wait_for_server(server, status="ACTIVE", failures=["ERROR"],
                                               interval=0.5, wait=self.seeder.wait_seconds)
         ids[SERVER] = server.id
+        scratch = self.scratch_server()
         # Before any attach: the compute driver learns here which lab host
-        # plays the server.
+        # plays each server.
         guestdisk.write_servers(str(self.layout.guests), {
-            server.id: {"server": SERVER, "host": _host_of(SERVER)}})
+            server.id: {"server": SERVER, "host": _host_of(SERVER)},
+            scratch.id: {"server": DRILL_SERVER, "host": _host_of(DRILL_SERVER)}})
         image = conn.image.find_image(SERVER_IMAGE)
         if image is None:
             # A server snapshot: the console's copy of a payload server.
             image = conn.compute.create_server_image(server, SERVER_IMAGE, wait=True,
                                                      timeout=self.seeder.wait_seconds)
         ids[SERVER_IMAGE] = image.id
+        return server
+
+    def scratch_server(self) -> Any:
+        """drill-1: where drills attach what they restore (reproducible, empty)."""
+        conn, ids = self.conn, self.seeder.ids
+        server = conn.compute.find_server(DRILL_SERVER)
+        if server is None:
+            server = conn.compute.create_server(
+                name=DRILL_SERVER, image_id=ids["cirros-mini"], flavor_id=ids["m1.lab"],
+                networks="none", metadata={"dr:class": "reproducible"})
+        server = conn.compute.wait_for_server(server, status="ACTIVE", failures=["ERROR"],
+                                              interval=0.5, wait=self.seeder.wait_seconds)
+        ids[DRILL_SERVER] = server.id
         return server
 
     # -- one volume: filesystem, snapshot, backups --------------------------------
