@@ -360,8 +360,8 @@ class Drills(_Strict):
     # cloud name -> a server drills attach their restored volumes to
     scratch_servers: dict[str, str] = {}
     # database -> a command run on this machine against the restored scratch
-    # schema ({schema}, {db}, {host}, {port}, {defaults_file}: a 0600 client
-    # option file with the restore account); exit 0 means the service works.
+    # schema ({schema}, {db}, {host}, {port}, {site_dir}, {defaults_file}: a
+    # 0600 client option file with the restore account); exit 0: the service works.
     smoke: dict[str, str] = {}
 
 

@@ -174,7 +174,7 @@ def build(lab_dir: Path, ports: dict[str, int], *, clouds_yaml: Path | None,
         **({"drills": {"scratch_servers": {OPENSTACK_CLOUD: DRILL_SERVER},
                        # A scratch Keystone serves the drill's schema and must issue a token.
                        "smoke": {"keystone": f"{sys.executable} -m dr_console.lab.scratch_keystone "
-                                             f"--lab-dir {lab_dir} --schema {{schema}} "
+                                             "--lab-dir {site_dir} --schema {schema} "
                                              "--defaults-file {defaults_file}"}}}
            if clouds_yaml is not None else {}),
     }

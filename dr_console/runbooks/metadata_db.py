@@ -352,6 +352,7 @@ class _MetadataRestore:
                 out.write(f'[client]\nuser={account.user}\npassword="{secret}"\n')
             line = (command.replace("{schema}", scratch).replace("{db}", self.db)
                     .replace("{host}", self.server.host).replace("{port}", str(self.server.port))
+                    .replace("{site_dir}", str(Path(self.site.path).resolve().parent))
                     .replace("{defaults_file}", defaults))
             ran = subprocess.run(line, shell=True, capture_output=True, text=True, timeout=600,
                                  stdin=subprocess.DEVNULL)
