@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_snapshot_options(status)
     status.add_argument("--json", action="store_true", help="the documented JSON contract")
+    status.add_argument("--prometheus", type=Path, metavar="FILE",
+                        help="also write a node_exporter textfile (atomically): statuses, "
+                        "copy ages, last drills and their RTO")
 
     inventory = sub.add_parser("inventory", help="every asset with its class and last good copy")
     _add_snapshot_options(inventory)
@@ -225,6 +228,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command in ("status", "inventory"):
         snapshot = _snapshot(args.site, args.refresh, args.max_age)
         if command == "status":
+            if args.prometheus is not None:
+                _write_prometheus(snapshot, args.prometheus)
             return _print_status(snapshot, args.json)
         return _print_inventory(snapshot, args.asset_class, args.json)
     site = _load_site(args.site)
@@ -269,6 +274,26 @@ def _snapshot(site_path: Path | None, refresh: bool, max_age: str) -> Snapshot:
     from dr_console.inventory import current
 
     return current(_load_site(site_path), max_age=limit, refresh=refresh)
+
+
+def _write_prometheus(snapshot: Snapshot, path: Path) -> None:
+    import tempfile
+
+    from dr_console.prometheus import textfile
+    from dr_console.runbooks.journal import iter_runs
+    from dr_console.runbooks.plan import recovery_plan
+
+    text = textfile(snapshot, recovery_plan(snapshot, list(iter_runs())), datetime.now(UTC))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # In the same folder, then renamed: the collector never reads half a file.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise DrConsoleError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _print_status(snapshot: Snapshot, as_json: bool) -> int:
