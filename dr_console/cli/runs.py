@@ -241,7 +241,7 @@ def show_plan(snapshot: Snapshot, as_json: bool) -> int:
         sys.stdout.write("\n")
         return 0
     table = Table(title=f"Recovery plan of {snapshot.site}", show_lines=False)
-    for column in ("#", "phase", "asset", "copy", "runbook", "last drill", "waits for"):
+    for column in ("#", "phase", "asset", "copy", "runbook", "last drill", "last run", "waits for"):
         table.add_column(column, overflow="fold")
     for item in items:
         drill = item.last_drill
@@ -249,8 +249,9 @@ def show_plan(snapshot: Snapshot, as_json: bool) -> int:
             f"{drill.at[:16]} {drill.verdict}"
             + (f", {runview.elapsed_text(drill.rto_seconds)}" if drill.rto_seconds is not None else ""))
         copy = "none" if item.copy is None else item.copy
+        ran = "never" if item.last_run is None else f"{item.last_run.at[:16]} {item.last_run.outcome}"
         table.add_row(str(item.order), item.phase, f"{item.name} ({item.kind})", copy,
-                      item.command, drilled, ", ".join(item.depends_on) or "—")
+                      item.command, drilled, ran, ", ".join(item.depends_on) or "—")
     console = Console(highlight=False)
     console.print(table)
     console.print(f"expected RTO, one item after the other: {age(total)} from {len(items) - undrilled} "

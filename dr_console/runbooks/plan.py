@@ -36,6 +36,15 @@ class LastDrill:
 
 
 @dataclass(frozen=True)
+class LastRun:
+    """The newest real (not drill) run of an item: where the recovery stands."""
+
+    run_id: str
+    at: str
+    outcome: str
+
+
+@dataclass(frozen=True)
 class PlanItem:
     order: int
     phase: str
@@ -51,6 +60,7 @@ class PlanItem:
     copy_created_at: str | None
     depends_on: tuple[str, ...] = ()
     last_drill: LastDrill | None = None
+    last_run: LastRun | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,6 +119,14 @@ def last_drill(runs: list[RunRecord], runbook: str | None, params: dict[str, Any
     return None
 
 
+def last_run(runs: list[RunRecord], runbook: str | None, params: dict[str, Any]) -> LastRun | None:
+    restores = [r for r in runs if r.kind != "drill" and _matches(r, runbook, params)]
+    if not restores:
+        return None
+    newest = max(restores, key=lambda r: r.started)
+    return LastRun(newest.run_id, newest.started.isoformat(), newest.outcome)
+
+
 def recovery_plan(snapshot: Snapshot, runs: list[RunRecord]) -> list[PlanItem]:
     covered = sorted((c for c in snapshot.coverages if _phase(c) is not None), key=_rank)
     items: list[PlanItem] = []
@@ -132,6 +150,7 @@ def recovery_plan(snapshot: Snapshot, runs: list[RunRecord]) -> list[PlanItem]:
             copy=coverage.last_good.location if coverage.last_good else None,
             copy_created_at=coverage.last_good.created_at.isoformat() if coverage.last_good else None,
             depends_on=tuple(depends), last_drill=last_drill(runs, runbook, params),
+            last_run=last_run(runs, runbook, params),
             notes=tuple(notes)))
     return items
 

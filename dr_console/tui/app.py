@@ -125,6 +125,7 @@ class DrConsoleApp(App[None]):
         Binding("L", "command_log", "Command log"),
         # Not in the footer (no room at 80x24); `?` and the palette list it.
         Binding("H", "history", "History", show=False),
+        Binding("P", "recovery_plan", "Recovery plan", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
@@ -291,6 +292,12 @@ class DrConsoleApp(App[None]):
 
         if not isinstance(self.screen, HistoryScreen):
             self.push_screen(HistoryScreen())
+
+    def action_recovery_plan(self) -> None:
+        from dr_console.tui.screens.recovery import RecoveryScreen
+
+        if not isinstance(self.screen, RecoveryScreen):
+            self.push_screen(RecoveryScreen())
 
     def action_command_log(self) -> None:
         from dr_console.tui.screens.commandlog import CommandLogScreen

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from dr_console.runbooks.engine import Runbook
     from dr_console.runbooks.events import Event
     from dr_console.runbooks.journal import RunRecord
+    from dr_console.runbooks.plan import PlanItem
 
 # Where a snapshot came from: the on-disk cache (shown first, instantly) or a
 # fresh gather from the providers.
@@ -88,4 +89,13 @@ class HistoryLoaded(Message):
     def __init__(self, runs: list[RunRecord], error: str = "") -> None:
         super().__init__()
         self.runs = runs
+        self.error = error
+
+
+class RecoveryPlanLoaded(Message):
+    """The whole site's recovery plan, built from the snapshot and the journal."""
+
+    def __init__(self, items: list[PlanItem], error: str = "") -> None:
+        super().__init__()
+        self.items = items
         self.error = error
