@@ -69,7 +69,8 @@ def summary_line(items: list[PlanItem]) -> str:
         return " nothing to recover: no boot-infra host, metadata database or payload in the inventory"
     total, undrilled = expected_rto(items)
     done = sum(1 for i in items if i.last_run is not None and i.last_run.outcome == "succeeded")
-    rto = f"drilled RTO {age(total)} for {len(items) - undrilled}" if len(items) > undrilled else "none drilled"
+    drilled = len(items) - undrilled
+    rto = f"drilled RTO {age(total)} for {drilled}" if drilled else "none drilled"
     never = f", {undrilled} never drilled" if undrilled and len(items) > undrilled else ""
     return f" {len(items)} items in order · {done} restored · {rto}{never} · enter opens one"
 
@@ -167,7 +168,8 @@ class RecoveryScreen(Screen[None]):
         table.clear()
         for item in self.items:
             copy = "none" if item.copy_created_at is None else _since(item.copy_created_at, now)
-            table.add_row(str(item.order), item.name, Text(item.status, style=STATUS_STYLES.get(item.status, "")),
+            status = Text(item.status, style=STATUS_STYLES.get(item.status, ""))
+            table.add_row(str(item.order), item.name, status,
                           run_cell(item, now), drill_cell(item, now), copy,
                           PHASE_SHORT.get(item.phase, item.phase), key=item.asset_id)
         if current is not None and current.asset_id in {i.asset_id for i in self.items}:
