@@ -91,7 +91,7 @@ class Verification:
     complete: bool | None = None
     has_manifest: bool | None = None
     platform_ok: bool | None = None  # the cloud reports it "available"
-    drilled: bool | None = None  # restored in a drill
+    drilled: bool | None = None  # restored in a drill: True passed, False its content failed
     smoke_tested: bool | None = None  # the restored service answered (a drill's last rung)
     detail: str = ""
     drilled_at: str | None = None  # when the last drill of this copy passed (ISO 8601)
@@ -106,12 +106,14 @@ class Verification:
 
     @property
     def usable(self) -> bool:
-        """Could be restored from: present, nothing failed, not incomplete."""
+        """Could be restored from: present, nothing failed, not incomplete,
+        and no drill found its content bad."""
         return (
             self.present
             and self.size_ok is not False
             and self.checksum_ok is not False
             and self.complete is not False
+            and self.drilled is not False
         )
 
 

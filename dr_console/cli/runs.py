@@ -203,7 +203,9 @@ def drill_all(site: Site, asset_class: str | None) -> int:
     from dr_console.runbooks.evidence import build
     from dr_console.runbooks.plan import drillable
 
-    targets = drillable(site, asset_class)
+    targets, skipped = drillable(site, asset_class)
+    for name, why in skipped:
+        print(f"not drilled: {name}: {why}")
     verdicts: dict[str, list[str]] = {"passed": [], "unverified": [], "failed": []}
     signals = Signals()
     for name, runbook_name, params in targets:
@@ -215,7 +217,8 @@ def drill_all(site: Site, asset_class: str | None) -> int:
         verdicts.setdefault(verdict, []).append(name)
     failed, unverified, passed = verdicts["failed"], verdicts["unverified"], verdicts["passed"]
     summary = (f"drills: {len(passed)} passed, {len(unverified)} unverified, {len(failed)} failed"
-               + (f" ({', '.join(failed)})" if failed else ""))
+               + (f" ({', '.join(failed)})" if failed else "")
+               + (f", {len(skipped)} not drillable" if skipped else ""))
     print(summary)
     if not targets:
         return 3

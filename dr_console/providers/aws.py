@@ -175,12 +175,11 @@ class AwsProvider:
                     location=f"ebs snapshot {snap['SnapshotId']} ({self.source})",
                     created_at=_aware(snap.get("StartTime")),
                     size=size * 1024**3 if size else None,
-                    verification=Verification(
+                    verification=drillrecord.apply(Verification(
                         platform_ok=state == "completed",
                         size_ok=(size == sizes[volume_id]) if volume_id in sizes else None,
                         detail=detail,
-                        **drillrecord.verification_fields(_tags(snap.get("Tags"))),
-                    ),
+                    ), drillrecord.from_tags(_tags(snap.get("Tags")))),
                 )
                 if volume_id in sizes:
                     found.copies.append(copy)

@@ -292,12 +292,11 @@ class OpenStackProvider:
             location=f"cinder{extra} {noun} {item.id} ({self.source})",
             created_at=aware(item.created_at) or _EPOCH,
             size=size * 1024**3 if size else None,
-            verification=Verification(
+            verification=drillrecord.apply(Verification(
                 platform_ok=status == "available",
                 size_ok=(size == sizes[volume_id]) if volume_id in sizes else None,
                 detail="" if status == "available" else f"{noun} status is {status}",
-                **drillrecord.verification_fields(_str_items(getattr(item, "metadata", None))),
-            ),
+            ), drillrecord.from_tags(_str_items(getattr(item, "metadata", None)))),
         )
         if volume_id in sizes:
             found.copies.append(copy)

@@ -131,17 +131,14 @@ def verification_for(
             complete = False
     if note:
         problems.append(note)
-    return Verification(
+    return drillrecord.apply(Verification(
         present=True,
         size_ok=size_ok,
         checksum_ok=checksum_ok,
         complete=complete,
         has_manifest=manifest is not None,
         detail="; ".join(problems),
-        drilled=True if drill is not None else None,
-        smoke_tested=drill.smoke_tested if drill is not None else None,
-        drilled_at=drill.at if drill is not None else None,
-    )
+    ), drill)
 
 
 # --------------------------------------------------------------------------

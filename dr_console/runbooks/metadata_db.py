@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dr_console import mysqldb
+from dr_console import drillrecord, mysqldb
 from dr_console.restore.checks import base_tables, checksum_tables, quote_ident, schema_exists
-from dr_console.restore.errors import CopyGone
+from dr_console.restore.errors import CopyGone, CorruptCopy, WrongDatabase
 from dr_console.runbooks import copies
+from dr_console.runbooks.drillverdict import COPY, failed_checks, record_failure_step
 from dr_console.runbooks.engine import DRILL, Context, Refused, Runbook, Step, StepFailed
 
 if TYPE_CHECKING:
@@ -112,7 +113,8 @@ def build(site: Site | None, params: dict[str, Any]) -> Runbook:
         return Runbook(
             name=NAME, title=f"Drill: restore metadata database {db} into a scratch schema",
             target=f"drill:mysql:{server.name}/{db}", params=params, steps=rb.drill_steps(),
-            site_file=params["site_file"], kind=DRILL, finally_steps=[rb.drop_scratch_step()],
+            site_file=params["site_file"], kind=DRILL,
+            finally_steps=[record_failure_step(rb.write_record, rb.copy_location), rb.drop_scratch_step()],
         )
     return Runbook(
         name=NAME, title=f"Restore metadata database {db}", target=f"mysql:{server.name}/{db}",
@@ -177,7 +179,7 @@ class _MetadataRestore:
         finally:
             conn.close()
 
-    def _location(self, state: dict[str, Any]) -> str:
+    def copy_location(self, state: dict[str, Any]) -> str:
         copy = (state.get("copy") or {}).get("location") or self._hint
         return copy or f"s3://<last good sql-dump of {self.db}>"
 
@@ -194,7 +196,7 @@ class _MetadataRestore:
             else "dr-console inventory --class metadata"
 
     def _cmd_restore(self, state: dict[str, Any]) -> str:
-        location = self._location(state)
+        location = self.copy_location(state)
         staging = state.get("staging", staging_name(self.db, "<run>"))
         endpoint = ""
         for store in self.site.stores:
@@ -298,7 +300,7 @@ class _MetadataRestore:
                  guidance="`<copy>.drill.json` in the store: the run, when, every check, the "
                           "checksums. Every operator's inventory then shows the copy drilled; a "
                           "real restore of it compares its checksums with these.",
-                 command=lambda state: f"aws s3 cp - {self._location(state)}.drill.json"),
+                 command=lambda state: f"aws s3 cp - {self.copy_location(state)}.drill.json"),
         ]
 
     def drop_scratch_step(self) -> Step:
@@ -383,11 +385,10 @@ class _MetadataRestore:
     def record_drill(self, ctx: Context) -> None:
         from datetime import UTC
 
-        from dr_console import __version__, drillrecord
-        from dr_console.backup.s3 import store_client
+        from dr_console import __version__
 
         evidence = ctx.state.get("evidence", {})
-        failed = [name for name, check in evidence.items() if check.get("passed") is False]
+        failed = failed_checks(ctx.state)
         if failed:
             raise StepFailed(f"not recorded: checks failed: {', '.join(failed)}")
         copy = ctx.state["copy"]
@@ -397,12 +398,19 @@ class _MetadataRestore:
             checks={name: {"passed": c.get("passed"), "detail": c.get("detail", "")}
                     for name, c in evidence.items()},
             checksums=ctx.state.get("checksums", {}), tool_version=__version__)
+        self.write_record(ctx, record)
+        ctx.log(f"drill recorded beside the copy: {copy['location']}.drill.json"
+                + ("" if record.smoke_tested else " (drilled; not smoke-tested)"))
+
+    def write_record(self, ctx: Context, record: drillrecord.DrillRecord) -> None:
+        """A drill's record as `<copy>.drill.json` beside the dump in its store."""
+        from dr_console.backup.s3 import store_client
+
+        copy = ctx.state["copy"]
         store = self.site.store(copy["store"])
         store_client(store).put_object(Bucket=store.bucket, Key=drillrecord.record_key(copy["key"]),
                                        Body=record.to_json().encode(),
                                        ContentType="application/json")
-        ctx.log(f"drill recorded beside the copy: {copy['location']}.drill.json"
-                + ("" if record.smoke_tested else " (drilled; not smoke-tested)"))
 
     def _compare_with_drill(self, ctx: Context, checksums: dict[str, int | None]) -> None:
         """A real restore of a copy a drill proved must load the same data."""
@@ -533,6 +541,9 @@ class _MetadataRestore:
                 break
             except CopyGone as gone:  # deleted since it was chosen: the next good one
                 self._take(ctx, *self._next_copy(ctx, gone))
+            except (CorruptCopy, WrongDatabase) as bad:
+                ctx.evidence("the copy loads whole, as the right database", False, str(bad), about=COPY)
+                raise
         else:
             raise StepFailed(f"three chosen copies of {self.db} vanished while restoring; "
                              "the store is changing under us: look at its lifecycle rules")
@@ -602,10 +613,12 @@ class _MetadataRestore:
                 if problems:
                     shown = "; ".join(problems[:5])
                     more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+                    ctx.evidence("tables and row counts equal the manifest's", False, shown + more,
+                                 about=COPY)
                     raise StepFailed(f"staging {staging} does not match the manifest: {shown}{more}")
                 ctx.log(f"{len(manifest.tables)} tables and their row counts match the manifest")
                 ctx.evidence("tables and row counts equal the manifest's", True,
-                             f"{len(manifest.tables)} tables", rows=dict(manifest.tables))
+                             f"{len(manifest.tables)} tables", rows=dict(manifest.tables), about=COPY)
             else:
                 ctx.log("no manifest: row counts cannot be compared (unverified copy)", "warning")
                 ctx.evidence("tables and row counts equal the manifest's", None,

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from dr_console import humanize, ssh
 from dr_console.errors import DrConsoleError
 from dr_console.runbooks import copies
+from dr_console.runbooks.drillverdict import COPY, failed_checks, record_failure_step
 from dr_console.runbooks.engine import DRILL, Context, Refused, Runbook, Step, StepFailed
 from dr_console.runbooks.volumes import (
     FILLED_TAG,
@@ -84,7 +85,8 @@ def build(site: Site | None, params: dict[str, Any]) -> Runbook:
                                         f"scratch server {server}",
                        target=f"drill:volume:{cloud.name}/{params['volume']}", params=params,
                        steps=rb.drill_steps(), site_file=params["site_file"], kind=DRILL,
-                       finally_steps=[rb.remove_drill_step()])
+                       finally_steps=[record_failure_step(rb.write_record, rb.copy_location),
+                                      rb.remove_drill_step()])
     return Runbook(name=NAME, title=f"Restore payload volume {params['volume']}",
                    target=f"volume:{cloud.name}/{params['volume']}", params=params,
                    steps=rb.steps(), site_file=params["site_file"])
@@ -367,18 +369,27 @@ class _PayloadRestore:
     def record_drill(self, ctx: Context) -> None:
         from dr_console import drillrecord
 
-        evidence = ctx.state.get("evidence", {})
-        failed = [name for name, check in evidence.items() if check.get("passed") is False]
+        failed = failed_checks(ctx.state)
         if failed:
             raise StepFailed(f"not recorded: checks failed: {', '.join(failed)}")
         smoke = ctx.state.get("proof") == "ssh" and bool(ctx.state.get("checks"))
         record = drillrecord.DrillRecord(
             run_id=ctx.run_id, at=datetime.now(UTC).isoformat(timespec="seconds"),
-            copy=ctx.state["copy"].get("location", ctx.state["copy"]["id"]), smoke_tested=smoke)
+            copy=self.copy_location(ctx.state), smoke_tested=smoke)
+        self.write_record(ctx, record)
         copy = ctx.state["copy"]
-        self.cloud.tag_copy(CopyRef(copy["kind"], copy["id"]), record.as_tags())
         ctx.log(f"drill recorded on {copy['kind']} {copy['id']}"
                 + ("" if smoke else " (its data was not checked by the site's checks)"))
+
+    @staticmethod
+    def copy_location(state: dict[str, Any]) -> str:
+        copy = state.get("copy") or {}
+        return str(copy.get("location") or copy.get("id") or "<copy>")
+
+    def write_record(self, ctx: Context, record: Any) -> None:
+        """A drill's record as the copy's own metadata (Cinder) or tags (EBS)."""
+        copy = ctx.state["copy"]
+        self.cloud.tag_copy(CopyRef(copy["kind"], copy["id"]), record.as_tags())
 
     # 1. choose -----------------------------------------------------------------------
 
@@ -672,7 +683,8 @@ class _PayloadRestore:
             checked = ssh.run(client, target, f"{fsck} {dev}", timeout=3600)
             ctx.state["fsck"] = {"command": f"{fsck} {ctx.state['device']}", "status": checked.status,
                                  "output": checked.output(4000)}
-            ctx.evidence(f"{fsck} finds the filesystem clean", checked.ok, checked.output(2000))
+            ctx.evidence(f"{fsck} finds the filesystem clean", checked.ok, checked.output(2000),
+                         about=COPY)
             if not checked.ok:
                 raise StepFailed(f"`{fsck} {ctx.state['device']}` found the filesystem damaged "
                                  f"(exit {checked.status}); nothing was mounted read-write, the "
@@ -692,9 +704,11 @@ class _PayloadRestore:
         found = ssh.run(client, target, f"blkid -o export {dev}")
         values = dict(line.split("=", 1) for line in found.stdout.splitlines() if "=" in line)
         if not found.ok or "TYPE" not in values:
+            ctx.evidence("blkid finds a filesystem", False, found.output(500) or "nothing", about=COPY)
             raise StepFailed(f"blkid finds no filesystem on {ctx.state['device']}: the copy holds none "
                              "(or it is damaged beyond recognition)")
         fs = {"type": values["TYPE"], "uuid": values.get("UUID", ""), "label": values.get("LABEL", "")}
+        ctx.evidence("blkid finds a filesystem", True, f"{fs['type']} {fs['uuid']}", about=COPY)
         ctx.state["fs"] = fs
         ctx.log(f"blkid: {fs['type']}, UUID {fs['uuid'] or '?'}" + (f", label {fs['label']}"
                                                                     if fs["label"] else ""))
@@ -714,7 +728,8 @@ class _PayloadRestore:
                        if not ssh.run(client, target, f"test -e {shlex.quote(f'{root}/{f}')}").ok]
             results["files"] = {"expected": len(checks.files), "missing": missing}
             ctx.evidence("the expected files are there", not missing,
-                         f"missing: {', '.join(missing)}" if missing else f"{len(checks.files)} files")
+                         f"missing: {', '.join(missing)}" if missing else f"{len(checks.files)} files",
+                         about=COPY)
             if missing:
                 raise StepFailed(f"expected files missing from the restored filesystem: {', '.join(missing)}")
             ctx.log(f"{len(checks.files)} expected files are there")
@@ -730,7 +745,7 @@ class _PayloadRestore:
             results["sha256"] = {"list": str(listing), "files": entries, "status": summed.status,
                                  "output": summed.output(2000)}
             ctx.evidence(f"sha256 of {entries} files equal {listing.name}", summed.ok,
-                         summed.output(1000))
+                         summed.output(1000), about=COPY)
             if not summed.ok:
                 raise StepFailed(f"sha256 differs from {listing.name}:\n{summed.output(1500)}")
             ctx.log(f"sha256 of {entries} files equal {listing.name}")
@@ -739,7 +754,7 @@ class _PayloadRestore:
             results["command"] = {"command": checks.command, "status": ran.status,
                                   "output": ran.output(2000)}
             ctx.evidence("the site's check command passes", ran.ok, ran.output(1000),
-                         command=checks.command)
+                         command=checks.command, about=COPY)
             if not ran.ok:
                 raise StepFailed(f"the site's check `{checks.command}` failed (exit {ran.status}):\n"
                                  f"{ran.output(1500)}")

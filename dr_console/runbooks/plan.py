@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dr_console.model import AssetClass, Coverage, Snapshot
+from dr_console.model import AssetClass, Coverage, Snapshot, is_good
 from dr_console.remedies import remedies
 
 if TYPE_CHECKING:
@@ -163,20 +163,40 @@ def expected_rto(items: list[PlanItem]) -> tuple[float, int]:
     return float(sum(measured)), len(items) - len(measured)
 
 
-def drillable(site: Site, asset_class: str | None) -> list[tuple[str, str, dict[str, Any]]]:
-    """(name, runbook, params) of every item a drill can prove now: a
-    database with a good dump; a volume of a cloud with a scratch server."""
+def drillable(site: Site, asset_class: str | None
+              ) -> tuple[list[tuple[str, str, dict[str, Any]]], list[tuple[str, str]]]:
+    """(name, runbook, params) of every item a drill can prove now — a
+    database with a good dump; a volume of a cloud with a scratch server —
+    and (name, why not) of the others."""
     from dr_console.inventory import current
     from dr_console.runbooks.journal import iter_runs
 
-    items = recovery_plan(current(site), list(iter_runs()))
-    out = []
-    for item in items:
+    snapshot = current(site)
+    coverages = {c.asset.id: c for c in snapshot.coverages}
+    targets: list[tuple[str, str, dict[str, Any]]] = []
+    skipped: list[tuple[str, str]] = []
+    for item in recovery_plan(snapshot, list(iter_runs())):
         if asset_class is not None and item.asset_class != asset_class:
             continue
-        if item.copy is None or item.runbook is None:
+        if item.runbook is None:
+            skipped.append((item.name, "no runbook can drill it"))
             continue
-        scratch = item.params.get("cloud") in site.drills.scratch_servers
-        if item.runbook == "metadata-db" or (item.runbook == "payload-volume" and scratch):
-            out.append((item.name, item.runbook, dict(item.params)))
-    return out
+        if item.copy is None:
+            skipped.append((item.name, "no good copy to drill"))
+            continue
+        if item.runbook == "metadata-db":
+            # The copy a drill restores, not just any good one: a database
+            # whose only good copy is a volume snapshot has no dump to drill.
+            if not any(c.kind == "sql-dump" and is_good(c) for c in coverages[item.asset_id].copies):
+                skipped.append((item.name, "no good sql-dump (a drill restores a dump)"))
+                continue
+        elif item.runbook == "payload-volume":
+            cloud = item.params.get("cloud")
+            if cloud not in site.drills.scratch_servers:
+                skipped.append((item.name, f"no scratch server for cloud {cloud} (drills.scratch_servers)"))
+                continue
+        else:
+            skipped.append((item.name, f"{item.runbook} has no drill"))
+            continue
+        targets.append((item.name, item.runbook, dict(item.params)))
+    return targets, skipped

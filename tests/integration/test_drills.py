@@ -161,3 +161,66 @@ def test_a_payload_drill_uses_the_scratch_server_and_removes_its_volume(
     copy_id = report["copy"]["location"].split()[2]  # "cinder backup <id> (lab-openstack)"
     backup = conn.block_storage.get_backup(copy_id)
     assert backup.metadata.get("dr:drill-run") == report["run_id"]
+
+
+def test_a_drill_that_finds_the_copy_damaged_marks_it_and_the_inventory_falls_back(
+        lab_site: Site, lab_state: dict[str, Any], xdg: dict[str, str]) -> None:
+    """app-home's newest backup is damaged (the lab's seeded fault) though
+    Cinder calls it available: the drill's fsck finds out, records that on
+    the backup, and every inventory then trusts the older good one."""
+    import openstack.config
+    import openstack.connection
+
+    lab = Path(lab_state["lab_dir"])
+    config = openstack.config.OpenStackConfig(config_files=[str(lab / "clouds.yaml")], vendor_files=[])
+    conn = openstack.connection.Connection(config=config.get_one(cloud="drlab"))
+    home = lab_state["payload_volumes"]["volumes"]["app-home"]
+    bad = next(b for b in home["backups"] if not b["good"])
+    good = next(b for b in home["backups"] if b["good"])
+    before = dict(conn.block_storage.get_backup(bad["id"]).metadata or {})
+    try:
+        drill = run_cli(lab_site.path, xdg, "drill", "payload-volume", "--volume", "app-home")
+        text = flat(drill)
+        assert drill.returncode == 1, text
+        assert "its content failed this drill" in text
+        report = _report(xdg, lab_site.path, _only_run(xdg, lab_site.path)["run_id"])
+        assert report["verdict"] == "failed" and report["cleanup"]["ok"] is True
+        assert report["copy"]["location"].split()[2] == bad["id"]
+        metadata = conn.block_storage.get_backup(bad["id"]).metadata
+        assert metadata["dr:drill-verdict"] == "failed" and "e2fsck -fn" in metadata["dr:drill-failure"]
+        status = json.loads(run_cli(lab_site.path, xdg, "status", "--json", "--refresh").stdout)
+        asset = next(a for a in status["assets"] if a["name"] == "app-home" and a["kind"] == "volume")
+        assert asset["last_good"]["location"].split()[2] == good["id"]
+        damaged = next(c for c in asset["copies"] if c["location"].split()[2] == bad["id"])
+        assert damaged["good"] is False and damaged["verification"]["drilled"] is False
+        assert "failed its drill" in damaged["verification"]["detail"]
+        assert asset["status"] != "OK" and any("failed its drill" in r for r in asset["reasons"])
+        # The next drill takes the older, good backup — and passes.
+        again = run_cli(lab_site.path, xdg, "drill", "payload-volume", "--volume", "app-home")
+        assert again.returncode == 0, flat(again)
+        runs = json.loads(run_cli(lab_site.path, xdg, "runs", "--json").stdout)
+        newest = max(runs, key=lambda r: r["started"])
+        second = _report(xdg, lab_site.path, newest["run_id"])
+        assert second["verdict"] == "passed" and second["copy"]["location"].split()[2] == good["id"]
+    finally:  # the lab's seeded fault is the bad backup itself, not this record
+        conn.block_storage.put(f"/backups/{bad['id']}", microversion="3.43",
+                               json={"backup": {"metadata": before}}).raise_for_status()
+        conn.block_storage.put(f"/backups/{good['id']}", microversion="3.43",
+                               json={"backup": {"metadata": {}}}).raise_for_status()
+
+
+def test_drill_all_drills_what_it_can_and_names_what_it_cannot(
+        lab_site: Site, admin: Account, xdg: dict[str, str]) -> None:
+    drill = run_cli(lab_site.path, xdg, "drill", "--all", "--class", "metadata")
+    text = flat(drill)
+    # keystone has its smoke command; the others prove their data only: unverified.
+    assert drill.returncode == 1, text
+    assert "not drilled: nova_cell0: no good sql-dump (a drill restores a dump)" in text
+    runs = json.loads(run_cli(lab_site.path, xdg, "runs", "--json").stdout)
+    drilled = {r["params"]["db"] for r in runs}
+    assert {"keystone", "nova", "glance"} <= drilled and "nova_cell0" not in drilled
+    assert all(r["kind"] == "drill" for r in runs)
+    verdicts = {r["params"]["db"]: _report(xdg, lab_site.path, r["run_id"])["verdict"] for r in runs}
+    assert verdicts["keystone"] == "passed" and verdicts["nova"] == "unverified"
+    assert f"drills: 1 passed, {len(runs) - 1} unverified, 0 failed" in text
+    assert schemas(admin, "%\\_\\_drill\\_%") == []
