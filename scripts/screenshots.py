@@ -1,8 +1,10 @@
 """Write the README screenshots at 120x36: screenshots/inventory.svg (the
 split view), detail.svg (the asset screen), runbooks.svg (its runbooks and
 plan, in WRITE mode), runbook.svg (the runbook screen with that plan, shown
-and never run), history.svg (the journal's runs, maybe none),
-sorted-by-class.svg, help.svg and command-log.svg.
+and never run), runbook-volume.svg (the payload-volume runbook's plan, on
+a real site with a payload volume), history.svg (the journal's runs, maybe
+none), recovery-plan.svg (the whole site in order, with each item's last run
+and drill), sorted-by-class.svg, help.svg and command-log.svg.
 
     python scripts/screenshots.py                 # the sample data the tests use
     python scripts/screenshots.py --site site.yaml  # a real site (cache, then a gather)
@@ -80,12 +82,23 @@ async def capture(
             await pilot.press("escape")
             await pilot.pause()
             await _runbook_shot(app, pilot, _runbook_asset(app) or detail_asset, shot, timeout)
+            volume = _payload_volume(app)
+            if volume is not None:
+                await _runbook_shot(app, pilot, volume, shot, timeout, name="runbook-volume")
 
         app.action_history()
         await pilot.pause()
         await app.workers.wait_for_complete()
         await pilot.pause()
         shot("history")
+        await pilot.press("escape")
+        await pilot.pause()
+
+        await pilot.press("P")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        shot("recovery-plan")
         await pilot.press("escape")
         await pilot.pause()
 
@@ -96,7 +109,8 @@ async def capture(
 
 
 async def _runbook_shot(
-    app: DrConsoleApp, pilot: Pilot[None], asset_id: str, shot: Callable[[str], None], timeout: float
+    app: DrConsoleApp, pilot: Pilot[None], asset_id: str, shot: Callable[[str], None], timeout: float,
+    name: str = "runbook",
 ) -> None:
     """The runbook screen with its plan built. Only keys that cannot start a
     run are pressed here (n, escape): never enter or g."""
@@ -122,7 +136,7 @@ async def _runbook_shot(
         await pilot.press("n")  # "start new": it only chooses; nothing runs
         await pilot.pause()
     assert screen.phase in ("ready", "broken"), screen.phase  # never running
-    shot("runbook")
+    shot(name)
     await pilot.press("escape")
     await pilot.pause()
 
@@ -134,6 +148,15 @@ def _runbook_asset(app: DrConsoleApp) -> str | None:
         return None
     return next((c.asset.id for c in snapshot.coverages
                  if c.asset.name == "nova" and c.asset.kind == "database"), None)
+
+
+def _payload_volume(app: DrConsoleApp) -> str | None:
+    """The lab's `app-data` volume when there is one: a payload-volume runbook."""
+    snapshot = app.snapshot
+    if snapshot is None:
+        return None
+    return next((c.asset.id for c in snapshot.coverages
+                 if c.asset.name == "app-data" and c.asset.kind == "volume"), None)
 
 
 def _telling_asset(app: DrConsoleApp) -> str | None:

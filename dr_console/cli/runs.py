@@ -226,11 +226,17 @@ def drill_all(site: Site, asset_class: str | None) -> int:
 
 
 def show_plan(snapshot: Snapshot, as_json: bool) -> int:
+    """The site's recovery in order, one short block per item: readable at
+    80 columns on a jump host (the copy's full location is in --json)."""
+    from datetime import UTC, datetime
+
     from rich.console import Console
-    from rich.table import Table
+    from rich.text import Text
 
     from dr_console import runview
     from dr_console.humanize import age
+    from dr_console.model import Status
+    from dr_console.present import STATUS_STYLE
     from dr_console.runbooks.journal import iter_runs
     from dr_console.runbooks.plan import expected_rto, recovery_plan
 
@@ -243,22 +249,39 @@ def show_plan(snapshot: Snapshot, as_json: bool) -> int:
                   sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
         return 0
-    table = Table(title=f"Recovery plan of {snapshot.site}", show_lines=False)
-    for column in ("#", "phase", "asset", "copy", "runbook", "last drill", "last run", "waits for"):
-        table.add_column(column, overflow="fold")
-    for item in items:
-        drill = item.last_drill
-        drilled = "never" if drill is None else (
-            f"{drill.at[:16]} {drill.verdict}"
-            + (f", {runview.elapsed_text(drill.rto_seconds)}" if drill.rto_seconds is not None else ""))
-        copy = "none" if item.copy is None else item.copy
-        ran = "never" if item.last_run is None else f"{item.last_run.at[:16]} {item.last_run.outcome}"
-        table.add_row(str(item.order), item.phase, f"{item.name} ({item.kind})", copy,
-                      item.command, drilled, ran, ", ".join(item.depends_on) or "—")
     console = Console(highlight=False)
-    console.print(table)
-    console.print(f"expected RTO, one item after the other: {age(total)} from {len(items) - undrilled} "
-                  f"drilled items" + (f"; {undrilled} never drilled (add theirs)" if undrilled else ""))
+    now = datetime.now(UTC)
+
+    def since(iso: str) -> str:
+        return f"{age((now - datetime.fromisoformat(iso)).total_seconds())} ago"
+
+    console.print(Text(f"Recovery plan of {snapshot.site}: {len(items)} items, in this order", style="bold"))
+    phase = None
+    for item in items:
+        if item.phase != phase:
+            phase = item.phase
+            after = f" (after: {', '.join(item.depends_on)})" if item.depends_on else ""
+            console.print(Text(f"\n{phase}{after}", style="bold underline"))
+        line = Text(f"{item.order:>3}  ")
+        line.append(f"{item.name} ", style="bold")
+        line.append(f"({item.kind}) ")
+        line.append(item.status, style=STATUS_STYLE[Status[item.status]])
+        console.print(line)
+        facts = [f"copy {since(item.copy_created_at)}" if item.copy_created_at else "no good copy"]
+        drill = item.last_drill
+        took = "" if drill is None or drill.rto_seconds is None else \
+            f" ({runview.elapsed_text(drill.rto_seconds)})"
+        facts.append("drill: never" if drill is None else f"drill: {drill.verdict} {since(drill.at)}{took}")
+        ran = item.last_run
+        facts.append("run: never" if ran is None else f"run: {ran.outcome} {since(ran.at)}")
+        console.print(Text("     " + " · ".join(facts)))
+        # Not wrapped by us: a command copied from the terminal stays one line.
+        console.print(Text.assemble("     $ ", (item.command, "bold")), soft_wrap=True)
+        for note in item.notes:
+            console.print(Text(f"     {note}", style="yellow"))
+    never = f"; {undrilled} never drilled (drill them to know)" if undrilled else ""
+    console.print(f"\nexpected RTO, one item after the other: {age(total)} from "
+                  f"{len(items) - undrilled} drilled items{never}")
     return 0
 
 

@@ -157,9 +157,11 @@ def recovery_plan(snapshot: Snapshot, runs: list[RunRecord]) -> list[PlanItem]:
 
 def expected_rto(items: list[PlanItem]) -> tuple[float, int]:
     """Seconds the drilled items took, one after the other, and how many
-    items have no drilled RTO yet (the total is then a lower bound)."""
+    items have no drilled RTO yet (the total is then a lower bound). A drill
+    that failed stopped early: its time says nothing of a whole restore."""
     measured = [i.last_drill.rto_seconds for i in items
-                if i.last_drill is not None and i.last_drill.rto_seconds is not None]
+                if i.last_drill is not None and i.last_drill.rto_seconds is not None
+                and i.last_drill.verdict != "failed"]
     return float(sum(measured)), len(items) - len(measured)
 
 

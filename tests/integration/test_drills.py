@@ -85,6 +85,11 @@ def test_a_metadata_drill_proves_the_copy_and_leaves_the_live_database_alone(
     plan = json.loads(run_cli(lab_site.path, xdg, "plan", "--json").stdout)
     item = next(i for i in plan["items"] if i["name"] == "keystone")
     assert item["last_drill"]["run_id"] == run["run_id"] and item["last_drill"]["verdict"] == "passed"
+    text = run_cli(lab_site.path, xdg, "plan").stdout
+    keystone_at = text.index("keystone (database)")
+    assert text.index("boot infrastructure") < keystone_at < text.index("\npayload")
+    assert "drill: passed" in text[keystone_at:keystone_at + 300]
+    assert "$ dr-console run metadata-db --db keystone" in text
 
 
 def test_a_drill_whose_smoke_test_fails_is_failed_with_the_reason_and_cleaned_up(

@@ -36,11 +36,13 @@ def test_the_plan_goes_boot_then_metadata_keystone_first_then_payload() -> None:
     assert not {i.asset_class for i in items} & {"reproducible", "unclassified"}
 
 
-def test_the_expected_rto_adds_the_drilled_items_and_counts_the_others() -> None:
+def test_the_expected_rto_adds_the_finished_drills_and_counts_the_others() -> None:
     items = recovery_plan(sample_snapshot(), [])
     drilled = [replace(items[0], last_drill=LastDrill("r1", SAMPLE_NOW.isoformat(), "passed", 600.0)),
-               replace(items[1], last_drill=LastDrill("r2", SAMPLE_NOW.isoformat(), "failed", 90.5)),
-               *items[2:]]
+               replace(items[1], last_drill=LastDrill("r2", SAMPLE_NOW.isoformat(), "unverified", 90.5)),
+               replace(items[2], last_drill=LastDrill("r3", SAMPLE_NOW.isoformat(), "failed", 12.0)),
+               *items[3:]]
+    # The failed drill stopped early: its 12 s are no RTO.
     assert expected_rto(drilled) == (690.5, len(items) - 2)
 
 
