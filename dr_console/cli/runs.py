@@ -150,12 +150,13 @@ def drill(site: Site, args: argparse.Namespace) -> int:
     # Nothing live is touched: the drill's steps need no typed confirmation.
     result = Engine(runbook, RichSink(), assume_yes=True, dry_run=args.dry_run,
                     cancel=signals.cancel, stop_after_step=signals.stop_after_step).run()
-    if not args.dry_run:
-        print_verdict(result.run_id)
-    return result.exit_code
+    if args.dry_run or result.exit_code == 130:
+        return result.exit_code
+    # Like `status` and `drill --all`: what monitoring and cron expect.
+    return {"passed": 0, "unverified": 1}.get(print_verdict(result.run_id), 2)
 
 
-def print_verdict(run_id: str) -> None:
+def print_verdict(run_id: str) -> str:
     from rich.console import Console
 
     from dr_console.runbooks.evidence import build, report_paths
@@ -168,6 +169,7 @@ def print_verdict(run_id: str) -> None:
         f"[bold {colour}]{report['kind']} {report['verdict']}[/]"
         + (f", RTO {measured:.1f}s" if measured is not None else "")
         + f"; evidence: {md_path}")
+    return str(report["verdict"])
 
 
 def drill_cleanup(site: Site, run_id: str | None) -> int:

@@ -102,7 +102,7 @@ def test_a_drill_whose_smoke_test_fails_is_failed_with_the_reason_and_cleaned_up
     site.write_text(yaml.safe_dump(data))
     drill = run_cli(site, xdg, "drill", "metadata-db", "--db", "keystone")
     text = flat(drill)
-    assert drill.returncode == 1, text
+    assert drill.returncode == 2, text  # as status: 2 is failed
     assert "drill failed" in text and "the smoke command failed (exit 3)" in text
     report = _report(xdg, site, _only_run(xdg, site)["run_id"])
     assert report["verdict"] == "failed"
@@ -186,7 +186,7 @@ def test_a_drill_that_finds_the_copy_damaged_marks_it_and_the_inventory_falls_ba
     try:
         drill = run_cli(lab_site.path, xdg, "drill", "payload-volume", "--volume", "app-home")
         text = flat(drill)
-        assert drill.returncode == 1, text
+        assert drill.returncode == 2, text
         assert "its content failed this drill" in text
         report = _report(xdg, lab_site.path, _only_run(xdg, lab_site.path)["run_id"])
         assert report["verdict"] == "failed" and report["cleanup"]["ok"] is True
