@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     tui = sub.add_parser("tui", help="open the console (the default)")
-    tui.add_argument("--drill", action="store_true", help="drill mode banner")
+    tui.add_argument("--drill", action="store_true",
+                     help="a drill console: R runs the runbook's drill (scratch targets only)")
     # Its own dest: a subparser's default would overwrite `dr-console --write tui`.
     tui.add_argument("--write", dest="tui_write", action="store_true",
                      help="allow runbooks to be started (the console is read-only by default)")

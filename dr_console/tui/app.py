@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
     from dr_console.schema import Site
 
 MODES = ("LIVE", "DRILL")
+# The runbooks with a drill (their `drill` parameter points them at scratch targets).
+DRILLABLE_RUNBOOKS = ("metadata-db", "payload-volume")
 
 # How long an error text may be in the header; the notification and the log
 # have the whole of it.
@@ -283,6 +286,15 @@ class DrConsoleApp(App[None]):
         if remedy.runbook is None:
             self.notify(f"no runbook: from a shell, {remedy.command}", title=remedy.title, timeout=10)
             return
+        if self.mode == "DRILL":
+            # A drill console runs the drill of each runbook: scratch targets only.
+            if remedy.runbook not in DRILLABLE_RUNBOOKS:
+                self.notify(f"no drill for {remedy.title}: only {', '.join(DRILLABLE_RUNBOOKS)} have one",
+                            severity="warning")
+                return
+            remedy = replace(remedy, title=f"drill: {remedy.title}",
+                             command=remedy.command.replace("dr-console run ", "dr-console drill ", 1),
+                             params={**remedy.params, "drill": True})
         from dr_console.tui.screens.runbook import RunbookScreen
 
         self.push_screen(RunbookScreen(remedy))

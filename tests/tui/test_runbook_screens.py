@@ -81,6 +81,8 @@ def files_runbook(site: object, params: dict[str, Any], hold: threading.Event | 
                 raise StepFailed("the service does not answer yet")
 
         steps.append(Step("smoke", "Smoke check", lambda ctx: False, smoke, skippable=True))
+    if params.get("drill"):
+        return Runbook(NAME, "Drill: demo restore", f"drill:files:{TARGET}", dict(params), steps, kind="drill")
     return Runbook(NAME, "Demo restore", f"files:{TARGET}", dict(params), steps)
 
 
@@ -142,6 +144,37 @@ async def test_read_only_cannot_open_the_runbook_screen(
         app.start_runbook(remedy(tmp_path))
         await pilot.pause()
         assert not any(isinstance(s, RunbookScreen) for s in app.screen_stack)
+    assert not (tmp_path / "a.txt").exists()
+
+
+async def test_a_drill_console_runs_the_drill_and_says_its_verdict(
+    make_app: AppFactory, registered: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dr_console.tui import app as app_module
+
+    monkeypatch.setattr(app_module, "DRILLABLE_RUNBOOKS", (NAME,))
+    app = make_app(mode="drill", write=True)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_runbook(pilot, remedy(tmp_path, destructive=False))
+        assert screen.runbook is not None and screen.runbook.kind == "drill"
+        await pilot.press("g")
+        await finished(pilot, screen)
+        # The demo runbook records no checks: its drill proves nothing, so unverified.
+        await wait_for(pilot, lambda: "drill unverified; evidence:" in log_text(screen))
+    [run] = list(iter_runs())
+    assert run.kind == "drill" and run.params["drill"] is True
+
+
+async def test_a_drill_console_refuses_a_runbook_without_a_drill(
+    make_app: AppFactory, registered: None, tmp_path: Path
+) -> None:
+    app = make_app(mode="drill", write=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.start_runbook(remedy(tmp_path))
+        await pilot.pause()
+        assert not any(isinstance(s, RunbookScreen) for s in app.screen_stack)
+        assert any("no drill for demo restore" in n.message for n in app._notifications)
     assert not (tmp_path / "a.txt").exists()
 
 

@@ -252,7 +252,26 @@ class RunbookScreen(Screen[None]):
             self.notify(f"{self.outcome}{hint}", title=f"Run {event.run_id}",
                         severity="information" if ok else "error", timeout=10)
             self.refresh_bindings()
+            if self.runbook is not None and self.runbook.kind == "drill":
+                self._verdict(event.run_id)
         self._render_all()
+
+    @work(thread=True, group="runbook-verdict", exit_on_error=False)
+    def _verdict(self, run_id: str) -> None:
+        """A drill's verdict and where its evidence is: the report is built
+        from the journal, so off the event loop."""
+        import json
+
+        from dr_console.runbooks.evidence import write
+
+        try:
+            json_path, md_path = write(run_id)
+            verdict = str(json.loads(json_path.read_text())["verdict"])
+        except Exception as exc:  # the run stands; only its report is missing
+            self.app.call_from_thread(self._log, runview.Line("warning", f"no evidence report: {exc}"))
+            return
+        level = {"passed": "ok", "unverified": "warning"}.get(verdict, "error")
+        self.app.call_from_thread(self._log, runview.Line(level, f"drill {verdict}; evidence: {md_path}"))
 
     def _replace_step(self, info: events.StepInfo) -> None:
         # A started step's command may name what earlier steps chose.
