@@ -82,7 +82,8 @@ def files_runbook(site: object, params: dict[str, Any], hold: threading.Event | 
 
         steps.append(Step("smoke", "Smoke check", lambda ctx: False, smoke, skippable=True))
     if params.get("drill"):
-        return Runbook(NAME, "Drill: demo restore", f"drill:files:{TARGET}", dict(params), steps, kind="drill")
+        return Runbook(NAME, "Drill: demo restore", f"drill:files:{TARGET}", dict(params), steps,
+                       kind="drill")
     return Runbook(NAME, "Demo restore", f"files:{TARGET}", dict(params), steps)
 
 
