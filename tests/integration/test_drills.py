@@ -22,25 +22,9 @@ import yaml
 from labhelpers import checksums, flat, run_cli, schemas
 
 from dr_console.mysqldb import Account
-from dr_console.schema import Secret, Site
+from dr_console.schema import Site
 
 pytestmark = pytest.mark.lab
-
-# Rewritten by running services every few seconds: not comparable before/after.
-VOLATILE = {"keystone": set()}
-
-
-@pytest.fixture(scope="module")
-def admin(lab_site: Site) -> Account:
-    server = lab_site.mysql[0]
-    secret = (Path(lab_site.path).parent / "secrets" / "mariadb-admin").read_text().strip()
-    return Account(server.host, server.port, "labadmin", Secret(secret), "lab")
-
-
-@pytest.fixture
-def xdg(tmp_path: Path) -> dict[str, str]:
-    return {"XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-
 
 def _report(xdg: dict[str, str], site: Path, run_id: str) -> dict[str, Any]:
     proc = run_cli(site, xdg, "report", run_id, "--format", "json")

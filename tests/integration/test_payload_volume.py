@@ -95,11 +95,6 @@ def _restored(conn: Any) -> list[Any]:
 
 
 @pytest.fixture
-def xdg(tmp_path: Path) -> dict[str, str]:
-    return {"XDG_STATE_HOME": str(tmp_path / "state"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-
-
-@pytest.fixture
 def seeded(conn: Any, server: dict[str, Any], volumes: dict[str, dict[str, Any]],
            lab: Path) -> Iterator[None]:
     """app-1 as the lab seeded it, before and after the test."""

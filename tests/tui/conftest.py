@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pilot_helpers import AppFactory
@@ -40,6 +41,14 @@ def newer_snapshot(sample: Snapshot) -> Snapshot:
             c for c in sample.coverages if c.classification.asset_class.value == "metadata"
         ),
     )
+
+
+@pytest.fixture
+def private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private XDG_STATE_HOME: the journal, locks and reports of this test only."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    return state
 
 
 @pytest.fixture

@@ -22,11 +22,8 @@ SnapCompare = Callable[..., bool]
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
 
 
-@pytest.fixture(autouse=True)
-def private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    state = tmp_path / "state"
-    monkeypatch.setenv("XDG_STATE_HOME", str(state))
-    return state
+# Journals and locks in a private XDG_STATE_HOME (the fixture is in conftest.py).
+pytestmark = pytest.mark.usefixtures("private_state")
 
 
 def _run(state: Path, run_id: str, params: dict[str, Any], start: str, outcome: str | None,
