@@ -50,6 +50,11 @@ def outcome_text(outcome: str) -> Text:
     return Text(outcome, style=outcome_style(outcome))
 
 
+def runbook_label(runbook: str, kind: str) -> str:
+    """A run's runbook as both faces name it: a drill says so first."""
+    return f"drill {runbook}" if kind == "drill" else runbook
+
+
 def elapsed_text(seconds: float | None) -> str:
     """'4.2s' under a minute, then '3 min', '2h'; '?' when unknown."""
     if seconds is None:

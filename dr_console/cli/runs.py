@@ -377,7 +377,8 @@ def list_runs(as_json: bool) -> int:
     for column in ("run", "runbook", "target", "operator", "started", "outcome", "duration"):
         table.add_column(column)
     for run in runs:
-        table.add_row(run.run_id, run.runbook, run.target, f"{run.operator}@{run.host}",
+        table.add_row(run.run_id, runview.runbook_label(run.runbook, run.kind), run.target,
+                      f"{run.operator}@{run.host}",
                       run.started.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"),
                       runview.outcome_text(run.outcome), runview.elapsed_text(run.duration))
     Console(highlight=False).print(table)

@@ -87,6 +87,7 @@ async def test_the_plan_lists_the_site_in_recovery_order_with_where_each_item_st
         assert "4. nova" in detail and "waits for: boot infrastructure, keystone" in detail
         assert "dr-console run metadata-db --db nova" in detail
         assert "read-only" in detail
+        assert "run_item" not in {b.binding.action for b in screen.active_bindings.values()}
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, AssetScreen))
         assert app.screen.asset_id == "galera-ctl:database:nova"  # type: ignore[attr-defined]
@@ -116,3 +117,23 @@ def test_recovery_screen(
         await pilot.press("down", "down")
 
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+async def test_with_write_r_runs_the_item_and_names_what_it_waits_for(
+        make_app: AppFactory, private_state: Path) -> None:
+    from dr_console.tui.screens.runbook import RunbookScreen
+
+    _history(private_state)
+    app = make_app(write=True)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _open(pilot)
+        await pilot.press("down", "down", "down")  # nova: the boot hosts were never restored
+        await pilot.press("R")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunbookScreen))
+        runbook_screen = app.screen
+        assert isinstance(runbook_screen, RunbookScreen)
+        assert runbook_screen.remedy.runbook == "metadata-db"
+        assert runbook_screen.remedy.params["db"] == "nova"
+        warned = [n.message for n in app._notifications if "waits for them" in n.message]
+        assert warned and "ntp-01" in warned[0] and "pxe-01" in warned[0]
+        assert "keystone" not in warned[0]  # its last run succeeded

@@ -16,7 +16,15 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, RichLog, Static
 
-from dr_console.runview import Line, StepTiming, elapsed_text, outcome_text, replay_lines, step_timings
+from dr_console.runview import (
+    Line,
+    StepTiming,
+    elapsed_text,
+    outcome_text,
+    replay_lines,
+    runbook_label,
+    step_timings,
+)
 from dr_console.tui.messages import HistoryLoaded
 from dr_console.tui.widgets.header import SiteHeader
 
@@ -92,7 +100,8 @@ class HistoryScreen(Screen[None]):
         tz = self._tz()
         for run in self.runs:
             table.add_row(run.started.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z"),
-                          outcome_text(run.outcome), elapsed_text(run.duration), run.runbook,
+                          outcome_text(run.outcome), elapsed_text(run.duration),
+                          runbook_label(run.runbook, run.kind),
                           run.target, run.operator, run.run_id, key=run.run_id)
         title = self.query_one("#history-title", Static)
         if message.error:
@@ -143,7 +152,8 @@ class RunScreen(Screen[None]):
         # Outcome first: at 80 columns the end of the line is cut off.
         title = Text(" ")
         title.append_text(outcome_text(run.outcome))
-        title.append(f" · {elapsed_text(run.duration)} · {run.runbook} on {run.target} · "
+        label = runbook_label(run.runbook, run.kind)
+        title.append(f" · {elapsed_text(run.duration)} · {label} on {run.target} · "
                      f"{run.operator}@{run.host} · {run.run_id}")
         self.query_one("#run-title", Static).update(title)
         self.query_one(RichLog).focus()

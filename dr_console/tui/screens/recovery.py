@@ -3,10 +3,12 @@ metadata databases (keystone first), then the payload — one row per item
 with its copy, its last drill and its last real run, so an operator in an
 incident walks down the list and sees where the recovery stands.
 
-Enter opens the item's asset screen, where (with --write) `R` starts its
-runbook: one way to start a runbook, with one confirmation, whichever
-screen the operator came from. Reads the snapshot and the journal only, so
-it is offered in read-only mode too."""
+Enter opens the item's asset screen; with --write, `R` starts the item's
+runbook right here (the same runbook screen and typed confirmation as from
+the asset screen), and says which earlier items have not come back yet —
+a warning, not a lock: the operator may know the boot hosts are fine.
+Reads the snapshot and the journal only, so it is offered in read-only
+mode too (without `R`)."""
 
 from __future__ import annotations
 
@@ -62,6 +64,14 @@ def run_cell(item: PlanItem, now: datetime) -> Text:
     return text
 
 
+def pending_before(items: list[PlanItem], item: PlanItem) -> list[str]:
+    """Items this one waits for (its earlier phases, keystone for a metadata
+    database) whose last run did not succeed."""
+    earlier = [i for i in items if i.order < item.order
+               and (i.phase in item.depends_on or i.name in item.depends_on)]
+    return [i.name for i in earlier if i.last_run is None or i.last_run.outcome != "succeeded"]
+
+
 def summary_line(items: list[PlanItem]) -> str:
     from dr_console.runbooks.plan import expected_rto
 
@@ -85,7 +95,7 @@ def item_detail(item: PlanItem, now: datetime, *, write: bool) -> Group:
     lines.append(Text.assemble(("$ ", "dim"), (item.command, "bold")))
     lines.extend(Text(note, style="yellow") for note in item.notes)
     if item.runbook is not None:
-        hint = "enter, then R, runs it" if write else "read-only: start with --write to run it here"
+        hint = "R runs it (enter opens the asset)" if write else "read-only: --write to run it here"
         lines.append(Text(hint, style="dim italic"))
     return Group(*lines)
 
@@ -97,6 +107,8 @@ class RecoveryScreen(Screen[None]):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("enter", "open_item", "Open"),
         Binding("y", "copy_command", "Copy cmd"),
+        # Changes the world: offered only with --write (see check_action).
+        Binding("R", "run_item", "Run it"),
     ]
 
     def __init__(self) -> None:
@@ -186,6 +198,7 @@ class RecoveryScreen(Screen[None]):
     @on(DataTable.RowHighlighted)
     def _show_detail(self) -> None:
         item = self._highlighted()
+        self.refresh_bindings()  # R depends on the item (one without a runbook has none)
         detail = self.query_one("#recovery-detail", Static)
         if item is None:
             detail.update("")
@@ -200,6 +213,25 @@ class RecoveryScreen(Screen[None]):
         item = self._highlighted()
         if item is not None:
             self.dr_app.open_asset(item.asset_id)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "run_item":
+            item = self._highlighted()
+            return self.dr_app.write and item is not None and item.runbook is not None
+        return True
+
+    def action_run_item(self) -> None:
+        from dr_console.remedies import Remedy
+
+        item = self._highlighted()
+        if item is None or item.runbook is None or not self.dr_app.write:
+            return
+        waiting = pending_before(self.items, item)
+        if waiting:
+            self.notify(f"not restored yet, and {item.name} waits for them: {', '.join(waiting)}",
+                        title="Earlier items", severity="warning", timeout=10)
+        self.dr_app.start_runbook(Remedy(f"restore {item.name}", item.command, runbook=item.runbook,
+                                         params=dict(item.params)))
 
     def action_copy_command(self) -> None:
         item = self._highlighted()
