@@ -48,12 +48,14 @@ lint: venv
 	$(VENV)/bin/lint-imports
 
 # Every figure beside its baseline, in one run against the running lab:
-# inventory refresh and start-up, the console, then a restore of a
-# RESTORE_MB (uncompressed) dump on the lab's tuned MariaDB and on a stock
-# one the bench starts itself. Prints them side by side and writes
-# $(BENCH_DIR)/results.json; scripts/readme_figures.py turns that into the
+# inventory refresh and start-up, the console, a restore of a RESTORE_MB
+# (uncompressed) dump on the lab's tuned MariaDB and on a stock one the bench
+# starts itself, then a drill of the payload volume PAYLOAD_VOLUME against the
+# same work by hand (openstack CLI and ssh). Prints them side by side and
+# writes $(BENCH_DIR)/results.json; scripts/readme_figures.py turns that into the
 # README's "Measured" section. Quick check: make bench RESTORE_MB=50
 RESTORE_MB ?= 1000
+PAYLOAD_VOLUME ?= app-media
 BENCH_DIR ?= .bench
 bench: deps venv
 	$(MAKE) lab-up
@@ -64,6 +66,8 @@ bench: deps venv
 	$(VENV)/bin/python tests/bench/bench_tui.py | tee $(BENCH_DIR)/parts/tui.txt && \
 	$(VENV)/bin/python tests/bench/bench_restore.py --site $(abspath $(LAB_DIR))/site.yaml \
 		--size-mb $(RESTORE_MB) --out $(BENCH_DIR)/parts/restore.json && \
+	$(VENV)/bin/python tests/bench/bench_payload.py --site $(abspath $(LAB_DIR))/site.yaml \
+		--volume $(PAYLOAD_VOLUME) --out $(BENCH_DIR)/parts/payload.json && \
 	$(VENV)/bin/python tests/bench/summary.py --parts $(BENCH_DIR)/parts --out $(BENCH_DIR)/results.json
 
 # SVGs of each screen, against the lab, for the README.

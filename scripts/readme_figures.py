@@ -131,6 +131,14 @@ def table(results: dict[str, Any]) -> list[str]:
                  f"(n={startup['samples_per_side']} each) | {seconds(startup['product']['seconds'])} "
                  f"| {seconds(startup['baseline']['seconds'])} | {startup['ratio']:.1f}{TIMES} the bare "
                  f"interpreter ({target}) |")
+    payload = results["payload"]
+    copy = payload["copy"]
+    lines.append(f"| drill of the payload volume `{payload['volume']}` ({payload['size_gb']} GiB, from its "
+                 f"{copy['kind'].replace('volume-', 'Cinder ')}) onto the scratch server "
+                 f"`{payload['scratch_server']}`: `dr-console drill payload-volume` vs the same steps by "
+                 f"hand with the `openstack` CLI and `ssh` (n={payload['samples_per_side']} each) "
+                 f"| {seconds(payload['product']['seconds'])} | {seconds(payload['baseline']['seconds'])} "
+                 f"| {faster(payload['ratio'])} |")
     for row in results.get("tui", {}).get("rows", []):
         ours, theirs = row["columns"]
         runs = f", median of {row['runs']}" if row.get("runs") else ""
@@ -198,10 +206,28 @@ def conditions(results: dict[str, Any]) -> list[str]:
         f"**Start-up.** `dr-console status` reads an inventory cache written just before (younger "
         f"than `--max-age`; the bench checks it is not rewritten), beside `python -c pass` with the "
         f"same interpreter, {startup['samples_per_side']} samples each, alternating.")
+    out.append(payload_conditions(results))
     if results.get("tui", {}).get("rows"):
         out.append("**Console** rows come from `tests/bench/bench_tui.py` in the same run, as it "
                    "prints them.")
     return out
+
+
+def payload_conditions(results: dict[str, Any]) -> str:
+    payload = results["payload"]
+    copy, baseline, product = payload["copy"], payload["baseline"], payload["product"]
+    load = results["machine"]["load_average"]
+    load = load.get("payload") if isinstance(load, dict) else load
+    return (
+        f"**Payload drill.** `{payload['volume']}` ({payload['size_gb']} GiB) from its last good copy "
+        f"({copy['kind']} `{copy['id'][:8]}…`) onto the scratch server `{payload['scratch_server']}` "
+        f"(the lab host `{payload['scratch_host']}`): both sides {payload['equal_work']}. The baseline "
+        f"is {baseline['what']} ({baseline['openstack_cli']}); {payload['baseline_polls']}. dr-console "
+        f"in addition {payload['product_also']}; its own reports measured an RTO of "
+        f"{seconds(product['rto_measured_seconds'])}. dr-console ran with a {product['xdg']}; "
+        f"{product['verified']}. After every sample of either side the bench checks that "
+        f"{payload['left_behind']}. {payload['samples_per_side']} samples per side, alternating"
+        + (f"; load average at the end {', '.join(f'{x:.1f}' for x in load)}" if load else "") + ".")
 
 
 def section(results: dict[str, Any]) -> str:

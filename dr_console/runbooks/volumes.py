@@ -306,9 +306,11 @@ class OpenStackVolumes:
     def commands(self) -> Commands:
         cli = f"openstack --os-cloud {self.cloud.cloud}"
         return Commands(
+            # The volume exists by then: openstackclient refuses to restore into
+            # an existing volume without --force ("Volume '…' already exists").
             create_from_backup=(f"{cli} volume create --size <gb> --availability-zone <zone> "
                                 "--property dr:run=<run> <name> && "
-                                f"{cli} volume backup restore <backup> <name>"),
+                                f"{cli} volume backup restore --force <backup> <name>"),
             create_from_snapshot=f"{cli} volume create --snapshot <snapshot> --property dr:run=<run> <name>",
             show=f"{cli} volume show <volume>",
             detach=f"{cli} server remove volume <server> <volume>",

@@ -61,18 +61,22 @@ def git_state() -> dict[str, Any]:
 
 
 def combine(parts: Path) -> dict[str, Any]:
-    missing = [n for n in ("inventory.json", "restore.json", "tui.txt") if not (parts / n).exists()]
+    missing = [n for n in ("inventory.json", "restore.json", "payload.json", "tui.txt")
+               if not (parts / n).exists()]
     if missing:
         raise BenchError(f"{parts}: missing {', '.join(missing)} (a bench failed or did not run)")
     inventory = json.loads((parts / "inventory.json").read_text())
     restore = json.loads((parts / "restore.json").read_text())
-    if inventory["run_id"] != restore["run_id"]:
-        raise BenchError(f"parts of different runs: inventory {inventory['run_id']}, "
-                         f"restore {restore['run_id']}")
+    payload = json.loads((parts / "payload.json").read_text())
+    runs = {"inventory": inventory["run_id"], "restore": restore["run_id"], "payload": payload["run_id"]}
+    if len(set(runs.values())) != 1:
+        raise BenchError("parts of different runs: " + ", ".join(f"{k} {v}" for k, v in runs.items()))
     machine = dict(inventory["machine"])
     machine["load_average"] = {"inventory": inventory["machine"]["load_average"],
-                               "restore": restore["machine"]["load_average"]}
+                               "restore": restore["machine"]["load_average"],
+                               "payload": payload["machine"]["load_average"]}
     restore = {k: v for k, v in restore.items() if k not in ("machine", "run_id", "bench")}
+    payload = {k: v for k, v in payload.items() if k not in ("machine", "run_id", "bench")}
     return {
         "schema": SCHEMA,
         "run_id": inventory["run_id"],
@@ -84,6 +88,7 @@ def combine(parts: Path) -> dict[str, Any]:
                       "providers": inventory["providers"]},
         "startup": inventory["startup"],
         "restore": restore,
+        "payload": payload,
         "tui": parse_tui((parts / "tui.txt").read_text()),
     }
 
@@ -115,6 +120,10 @@ def print_all(results: dict[str, Any]) -> None:
             f"(n={restore['samples_per_side']})",
             fmt_range(server["product"]["seconds"]), fmt_range(server["baseline"]["seconds"]),
             server["ratio"])
+    payload = results["payload"]
+    row(f"payload drill {payload['volume']} vs openstack CLI + ssh (n={payload['samples_per_side']})",
+        fmt_range(payload["product"]["seconds"]), fmt_range(payload["baseline"]["seconds"]),
+        payload["ratio"])
     for tui in results["tui"]["rows"]:
         ours, theirs = tui["columns"]
         print(f"{('console: ' + tui['measure'])[:57]:<58}{tui['a_ms']:>20.1f} ms{tui['b_ms']:>21.1f} ms"
