@@ -29,8 +29,8 @@ from dr_console.backup.host import ssh_connect
 from dr_console.backup.s3 import store_client
 from dr_console.lab import bootfaults, bootnet, netns
 from dr_console.lab.aptrepo import ROLE_PACKAGES
-from dr_console.providers.hosts import fingerprint
 from dr_console.schema import Host, Site
+from dr_console.ssh import fingerprint
 
 pytestmark = pytest.mark.lab
 
