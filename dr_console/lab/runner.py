@@ -229,7 +229,7 @@ def _cold_start(lab_dir: Path, openstack: bool, old_state: dict[str, Any], log: 
                                   _playbooks_dir(), inventory, log)
 
         first = not seed_db.database_exists(db, seed_db.APP_DB)
-        seed_db.ensure_reader(db, lab_dir)
+        seed_db.ensure_accounts(db, lab_dir)
         shop_counts = seed_db.seed_shop(db)
         if not openstack:
             seed_db.seed_service_placeholders(db)

@@ -1,6 +1,11 @@
 """The lab's databases: an application database with real-looking data,
-the read-only backup user dr-console connects as, and (without OpenStack)
-stand-ins for the OpenStack service databases."""
+the accounts dr-console connects as (a backup account that reads and a
+restore account that writes, each with per-database grants only), and
+(without OpenStack) stand-ins for the OpenStack service databases.
+
+The grants are the minimum found by experiment on MariaDB 10.11; the README
+("Accounts and least privilege") says why each one is there and what fails
+without it."""
 
 from __future__ import annotations
 
@@ -9,35 +14,129 @@ import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pymysql
+
 from dr_console.lab.mariadb import MariaDB
 
 SERVICE_DBS = ("keystone", "nova", "nova_api", "nova_cell0", "cinder", "glance", "placement")
 APP_DB = "shop"
+# The databases the lab's site file covers: both accounts get grants on these only.
+COVERED_DBS = (*SERVICE_DBS, APP_DB)
 READER = "drconsole"
-# What mariadb-dump needs, and nothing that writes: --single-transaction
-# needs no RELOAD (no FLUSH), PROCESS lets it read tablespace information.
-READER_GRANTS = "SELECT, SHOW VIEW, LOCK TABLES, PROCESS, EVENT, TRIGGER"
+RESTORER = "drrestore"
+# Owns shop's view, trigger, routine and event: a definer the restore account
+# may name without SET USER, because it is that account's default role.
+OWNER_ROLE = "shop_owner"
+
+# Backup account, per database: inventory sees a schema once it has any
+# grant there; mariadb-dump with DUMP_OPTIONS needs SELECT (data), SHOW VIEW
+# (views), TRIGGER (triggers: silently left out without it) and EVENT
+# (SHOW EVENTS). --single-transaction takes no LOCK TABLES, and this
+# mariadb-dump reads no tablespaces: no LOCK TABLES, no PROCESS.
+BACKUP_GRANTS = "SELECT, SHOW VIEW, TRIGGER, EVENT"
+# Routine bodies: on 10.11 only their definer or SELECT on mysql.proc sees
+# them (11.3+ has SHOW CREATE ROUTINE per database); without it the dump
+# silently holds no routines. mysql.proc holds routine code, no credentials.
+BACKUP_PROC = "`mysql`.`proc`"
+# Restore account, per covered database, on the schemas `run metadata-db`
+# uses: the live one, `<db>__staging_<run>` (loaded, then emptied by the
+# swap) and `<db>__pre_restore_<ts>` (what the swap keeps). No UPDATE or
+# DELETE anywhere: a restore loads and renames, it never edits rows.
+_RESTORE_LIVE = ("SELECT, INSERT, CREATE, DROP, ALTER, CREATE VIEW, SHOW VIEW, TRIGGER, "
+                 "CREATE ROUTINE, ALTER ROUTINE, EVENT")
+RESTORE_GRANTS = (
+    ("", _RESTORE_LIVE),
+    # LOCK TABLES: the serial load (a server not tuned for restore) replays the dump's own.
+    ("__staging_", _RESTORE_LIVE + ", LOCK TABLES"),
+    ("__pre_restore_", "SELECT, INSERT, CREATE, DROP, CREATE VIEW, TRIGGER, CREATE ROUTINE, EVENT"),
+)
+# What shop's own objects do when they run as their definer.
+OWNER_GRANTS = "SELECT, UPDATE, DELETE, TRIGGER, EVENT, EXECUTE"
+
+
+def _account(user: str) -> str:
+    # Statements are built as text: a `%` in a grant's pattern would trip
+    # the driver's parameter formatting, and the names are the lab's own.
+    return f"'{user}'@'127.0.0.1'"
 
 
 def reader_password_file(lab_dir: Path) -> Path:
     return lab_dir / "secrets" / f"mysql-{READER}"
 
 
-def ensure_reader(db: MariaDB, lab_dir: Path) -> None:
-    """Create or re-key the backup user from its password file (0600), so
-    the file and the server can never disagree after a restart."""
-    path = reader_password_file(lab_dir)
+def restorer_password_file(lab_dir: Path) -> Path:
+    return lab_dir / "secrets" / f"mysql-{RESTORER}"
+
+
+def _password(path: Path) -> str:
+    """The account's password, made once into its 0600 file."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not path.exists():
         path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(18) + "\n")
     path.chmod(0o600)
-    password = path.read_text().strip()
+    return path.read_text().strip()
+
+
+def schema_pattern(database: str, suffix: str = "") -> str:
+    """A grant's database name: `_` and `%` are wildcards there, so the
+    database's own are escaped; a non-empty suffix names its restore
+    schemas, `<db><suffix><anything>`."""
+    escaped = database.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
+    if suffix:
+        escaped += suffix.replace("_", "\\_") + "%"
+    return "`" + escaped.replace("`", "``") + "`"
+
+
+def grant_database(db: MariaDB, database: str) -> None:
+    """Cover one more database: the backup and the restore account get
+    their grants on it (and the restore account on its restore schemas)."""
     with db.connect() as conn, conn.cursor() as cur:
-        cur.execute("CREATE USER IF NOT EXISTS %s@'127.0.0.1' IDENTIFIED BY %s",
-                    (READER, password))
-        cur.execute("ALTER USER %s@'127.0.0.1' IDENTIFIED BY %s", (READER, password))
-        cur.execute(f"GRANT {READER_GRANTS} ON *.* TO %s@'127.0.0.1'", (READER,))
+        cur.execute(f"GRANT {BACKUP_GRANTS} ON {schema_pattern(database)}.* TO {_account(READER)}")
+        for suffix, privileges in RESTORE_GRANTS:
+            cur.execute(f"GRANT {privileges} ON {schema_pattern(database, suffix)}.* "
+                        f"TO {_account(RESTORER)}")
+
+
+def revoke_database(db: MariaDB, database: str) -> None:
+    """Undo grant_database (the tests' scratch databases)."""
+    with db.connect() as conn, conn.cursor() as cur:
+        for user, suffix in ((READER, ""), *((RESTORER, s) for s, _ in RESTORE_GRANTS)):
+            try:
+                cur.execute(f"REVOKE ALL PRIVILEGES ON {schema_pattern(database, suffix)}.* "
+                            f"FROM {_account(user)}")
+            except pymysql.err.OperationalError as exc:
+                if exc.args[0] != 1141:  # there was no such grant
+                    raise
+
+
+def _ensure_user(cur: pymysql.cursors.Cursor, user: str, password: str) -> None:
+    """Create or re-key `user` from its password file, with no privilege
+    at all (a lab made before these grants gave the reader a global SELECT)."""
+    cur.execute("CREATE USER IF NOT EXISTS %s@'127.0.0.1' IDENTIFIED BY %s", (user, password))
+    cur.execute("ALTER USER %s@'127.0.0.1' IDENTIFIED BY %s", (user, password))
+    cur.execute(f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM {_account(user)}")
+
+
+def ensure_owner_role(db: MariaDB) -> None:
+    with db.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE ROLE IF NOT EXISTS {OWNER_ROLE}")
+        cur.execute(f"GRANT {OWNER_GRANTS} ON {schema_pattern(APP_DB)}.* TO {OWNER_ROLE}")
+
+
+def ensure_accounts(db: MariaDB, lab_dir: Path) -> None:
+    """The backup and the restore account, exactly as the README lists
+    them, whatever an older lab had granted. Grants name databases, so
+    they may come before the databases do (OpenStack makes its own)."""
+    ensure_owner_role(db)
+    with db.connect() as conn, conn.cursor() as cur:
+        _ensure_user(cur, READER, _password(reader_password_file(lab_dir)))
+        cur.execute(f"GRANT SELECT ON {BACKUP_PROC} TO {_account(READER)}")
+        _ensure_user(cur, RESTORER, _password(restorer_password_file(lab_dir)))
+        cur.execute(f"GRANT {OWNER_ROLE} TO {_account(RESTORER)}")
+        cur.execute(f"SET DEFAULT ROLE {OWNER_ROLE} FOR {_account(RESTORER)}")
+    for database in COVERED_DBS:
+        grant_database(db, database)
 
 
 def database_exists(db: MariaDB, name: str) -> bool:
@@ -85,16 +184,24 @@ _SHOP_DDL = [
         content MEDIUMBLOB NOT NULL,
         CONSTRAINT fk_pdf_order FOREIGN KEY (order_id) REFERENCES orders (id)
     ) ENGINE=InnoDB""",
-    """CREATE VIEW order_totals AS
-        SELECT o.id AS order_id, SUM(i.qty * i.price) AS total
-        FROM orders o JOIN order_items i ON i.order_id = o.id GROUP BY o.id""",
-    """CREATE TRIGGER products_stock_floor BEFORE UPDATE ON products FOR EACH ROW
-        SET NEW.stock = GREATEST(NEW.stock, 0)""",
-    """CREATE PROCEDURE customer_order_count(IN cid INT UNSIGNED)
-        SELECT COUNT(*) FROM orders WHERE customer_id = cid""",
-    """CREATE EVENT purge_cancelled ON SCHEDULE EVERY 1 DAY DISABLE
-        DO DELETE FROM orders WHERE status = 'cancelled' AND total = 0 AND id < 0""",
 ]
+
+# The shop's stored objects, owned by OWNER_ROLE (a dump replays their
+# DEFINER clause; another account as definer would need SET USER to restore).
+_DEFINER = f"DEFINER=`{OWNER_ROLE}`"
+SHOP_OBJECTS = (
+    ("VIEW", "order_totals", f"""CREATE {_DEFINER} VIEW order_totals AS
+        SELECT o.id AS order_id, SUM(i.qty * i.price) AS total
+        FROM orders o JOIN order_items i ON i.order_id = o.id GROUP BY o.id"""),
+    ("TRIGGER", "products_stock_floor", f"""CREATE {_DEFINER} TRIGGER products_stock_floor
+        BEFORE UPDATE ON products FOR EACH ROW SET NEW.stock = GREATEST(NEW.stock, 0)"""),
+    ("PROCEDURE", "customer_order_count", f"""CREATE {_DEFINER} PROCEDURE
+        customer_order_count(IN cid INT UNSIGNED)
+        SELECT COUNT(*) FROM orders WHERE customer_id = cid"""),
+    ("EVENT", "purge_cancelled", f"""CREATE {_DEFINER} EVENT purge_cancelled
+        ON SCHEDULE EVERY 1 DAY DISABLE
+        DO DELETE FROM orders WHERE status = 'cancelled' AND total = 0 AND id < 0"""),
+)
 
 # Names a naive dump parser would trip on: quotes, backslashes, the
 # row separator inside a string.
@@ -104,9 +211,38 @@ _AWKWARD = ["O'Brien", "back\\slash", "paren),(trick", 'say "hi"', "Zoë Ünal",
 def seed_shop(db: MariaDB, customers: int = 2000, products: int = 300,
               orders: int = 5000) -> dict[str, int]:
     """Create the application database once; return its row counts."""
+    ensure_owner_role(db)  # before any object names it, or it would name a user
     if not database_exists(db, APP_DB):
         _create_shop(db, customers, products, orders)
+    ensure_shop_objects(db)
     return table_counts(db, APP_DB)
+
+
+def object_definers(cur: pymysql.cursors.Cursor, database: str) -> dict[tuple[str, str], str]:
+    """(kind, name) -> DEFINER of the views, triggers, routines and events of `database`."""
+    found: dict[tuple[str, str], str] = {}
+    for query in (
+            "SELECT 'VIEW', TABLE_NAME, DEFINER FROM information_schema.VIEWS WHERE TABLE_SCHEMA=%s",
+            "SELECT 'TRIGGER', TRIGGER_NAME, DEFINER FROM information_schema.TRIGGERS "
+            "WHERE TRIGGER_SCHEMA=%s",
+            "SELECT ROUTINE_TYPE, ROUTINE_NAME, DEFINER FROM information_schema.ROUTINES "
+            "WHERE ROUTINE_SCHEMA=%s",
+            "SELECT 'EVENT', EVENT_NAME, DEFINER FROM information_schema.EVENTS WHERE EVENT_SCHEMA=%s"):
+        cur.execute(query, (database,))
+        found.update({(str(kind), str(name)): str(definer) for kind, name, definer in cur.fetchall()})
+    return found
+
+
+def ensure_shop_objects(db: MariaDB) -> None:
+    """Create shop's stored objects, or re-own them: a lab seeded before
+    OWNER_ROLE existed had them defined by labadmin. A role shows as `role@`."""
+    with db.connect(APP_DB) as conn, conn.cursor() as cur:
+        definers = object_definers(cur, APP_DB)
+        for kind, name, create in SHOP_OBJECTS:
+            if definers.get((kind, name), "").rstrip("@") == OWNER_ROLE:
+                continue
+            cur.execute(f"DROP {kind} IF EXISTS `{name}`")
+            cur.execute(create)
 
 
 def _create_shop(db: MariaDB, n_customers: int, n_products: int, n_orders: int) -> None:
@@ -116,6 +252,8 @@ def _create_shop(db: MariaDB, n_customers: int, n_products: int, n_orders: int) 
         cur.execute(f"CREATE DATABASE `{APP_DB}` CHARACTER SET utf8mb4")
         cur.execute(f"USE `{APP_DB}`")
         for statement in _SHOP_DDL:
+            cur.execute(statement)
+        for _kind, _name, statement in SHOP_OBJECTS:
             cur.execute(statement)
         cur.executemany(
             "INSERT INTO customers (email, name, country, created_at) VALUES (%s,%s,%s,%s)",

@@ -13,7 +13,13 @@ from typing import Any
 import yaml
 
 from dr_console.lab import bootnet, moto, sshd
-from dr_console.lab.seed_db import READER, SERVICE_DBS, reader_password_file
+from dr_console.lab.seed_db import (
+    READER,
+    RESTORER,
+    SERVICE_DBS,
+    reader_password_file,
+    restorer_password_file,
+)
 from dr_console.lab.sshd import LabHost
 from dr_console.schema import Site
 
@@ -26,9 +32,10 @@ MYSQL = "metadata-db"
 SNAPSHOT_VOLUME = "metadata-db-data"
 PLAYBOOKS_REPO = "boot-infra-playbooks"
 SYSTEM_SCHEMAS = ["information_schema", "performance_schema", "mysql", "sys"]
-# Restores write, the backup user `drconsole` only reads: restores use the
-# lab's admin account (made by lab.mariadb.start).
-RESTORE_USER = "labadmin"
+# Restores write, the backup user `drconsole` only reads: restores use their
+# own account, `drrestore`, with grants on the covered databases and their
+# restore schemas only (lab.seed_db.ensure_accounts).
+RESTORE_USER = RESTORER
 
 
 def admin_password_file(lab_dir: Path) -> Path:
@@ -135,7 +142,7 @@ def build(lab_dir: Path, ports: dict[str, int], *, clouds_yaml: Path | None,
     mysql: dict[str, Any] = {
         "name": MYSQL, "host": "127.0.0.1", "port": ports["mariadb"], "user": READER,
         "password_file": path(reader_password_file(lab_dir)), "exclude": SYSTEM_SCHEMAS,
-        "restore_user": RESTORE_USER, "restore_password_file": path(admin_password_file(lab_dir)),
+        "restore_user": RESTORE_USER, "restore_password_file": path(restorer_password_file(lab_dir)),
     }
     if clouds_yaml is not None:
         mysql["snapshot_volume"] = {"cloud": OPENSTACK_CLOUD, "volume": SNAPSHOT_VOLUME}

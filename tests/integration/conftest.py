@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from labhelpers import BUCKET, DB, OTHER, PrivateStore, checksums, schemas, sql
+from labhelpers import BUCKET, DB, OTHER, PrivateStore, checksums, lab_mariadb, schemas, sql
 
+from dr_console.lab.seed_db import grant_database, revoke_database
 from dr_console.mysqldb import Account
 from dr_console.schema import Secret, Site
 
@@ -45,18 +46,27 @@ def private(tmp_path: Path) -> Iterator[PrivateStore]:
 
 
 @pytest.fixture
-def site_file(tmp_path: Path, lab_site: Site, private: PrivateStore) -> Path:
-    """The lab's MariaDB (DB only) and the private store, nothing else."""
-    lab = Path(lab_site.path).parent
+def covered(lab_site: Site) -> Iterator[str]:
+    """The site file below covers DB: the lab's backup and restore accounts
+    get on it the grants the lab gives its own databases, and lose them after."""
+    grant_database(lab_mariadb(lab_site), DB)
+    yield DB
+    revoke_database(lab_mariadb(lab_site), DB)
+
+
+@pytest.fixture
+def site_file(tmp_path: Path, lab_site: Site, private: PrivateStore, covered: str) -> Path:
+    """The lab's MariaDB (DB only) with the lab's own least-privilege
+    accounts, and the private store, nothing else."""
     server = lab_site.mysql[0]
     data = {
         "site": "copy-choice",
         "stores": [{"name": "private", "bucket": BUCKET, "endpoint_url": private.store.endpoint_url,
                     "credentials_file": str(private.credentials), "timeout": "5s"}],
         "mysql": [{"name": "lab-db", "host": server.host, "port": server.port, "user": server.user,
-                   "password_file": str(server.password_file), "databases": [DB],
-                   "restore_user": "labadmin",
-                   "restore_password_file": str(lab / "secrets" / "mariadb-admin")}],
+                   "password_file": str(server.password_file), "databases": [covered],
+                   "restore_user": server.restore_user,
+                   "restore_password_file": str(server.restore_password_file)}],
         "copies": [{"store": "private", "pattern": "mysql/{asset}/{asset}-{timestamp}.sql.gz",
                     "kind": "sql-dump", "asset_kind": "database"}],
         "rules": [{"name": "scratch", "class": "metadata", "match": {"provider": "mysql"}}],

@@ -11,19 +11,31 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from labenv import lab_dir
+
 from dr_console.backup import timestamp
 from dr_console.backup.dump import backup_database
 from dr_console.backup.s3 import store_client
-from dr_console.lab import moto, procs
+from dr_console.lab import moto, procs, sitefile
+from dr_console.lab.mariadb import MariaDB
 from dr_console.manifest import Manifest
 from dr_console.mysqldb import Account, connect
 from dr_console.restore.checks import checksum_tables
-from dr_console.schema import Store
+from dr_console.schema import Site, Store
 
 # The scratch databases and the private store of conftest's fixtures.
 DB = "drtest_choice"
 OTHER = "drtest_choice_other"
 BUCKET = "dr-private"
+
+
+def lab_mariadb(site: Site) -> MariaDB:
+    """The lab's server as its admin reaches it: for what no site account
+    may do (scratch databases, the grants that cover them)."""
+    server = site.mysql[0]
+    # From the lab itself: `site` may be a copy of its site file elsewhere.
+    secret = sitefile.admin_password_file(lab_dir()).read_text().strip()
+    return MariaDB(port=server.port, socket="", admin_user="labadmin", admin_password=secret)
 
 
 def wait_for_rows_in_staging(conn: Any, proc: subprocess.Popen[str], like: str,

@@ -22,11 +22,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pymysql
 import pytest
-from labhelpers import wait_for_rows_in_staging
+from labhelpers import lab_mariadb, wait_for_rows_in_staging
 
 from dr_console.config import load_site
+from dr_console.lab.seed_db import grant_database, revoke_database
 from dr_console.runbooks.metadata_db import table_checksums
 from dr_console.schema import Site
 
@@ -76,11 +76,9 @@ def spawn(site_file: Path, xdg: dict[str, str], *args: str) -> subprocess.Popen[
 
 
 def admin(site: Site) -> Any:
-    server = site.mysql[0]
-    user, secret = server.restore_credentials()
-    return pymysql.connect(host=server.host, port=server.port, user=user,
-                           password=secret.reveal() if secret else "", autocommit=True,
-                           charset="utf8mb4")
+    """The lab's admin: the disaster (DROP DATABASE), scratch databases and
+    what the tests look at. The runs themselves use the site's accounts."""
+    return lab_mariadb(site).connect(charset="utf8mb4")
 
 
 def schemas(conn: Any, like: str) -> list[str]:
@@ -212,6 +210,7 @@ def scratch(site: Site) -> Iterator[dict[str, int | None]]:
     load can be killed in its middle. Dropped afterwards with every schema
     a restore of it made."""
     conn = admin(site)
+    grant_database(lab_mariadb(site), SCRATCH)  # the site covers it like the lab's own
     with conn.cursor() as cur:
         for name in schemas(conn, SCRATCH_LIKE + "%"):
             cur.execute(f"DROP DATABASE `{name}`")
@@ -232,6 +231,7 @@ def scratch(site: Site) -> Iterator[dict[str, int | None]]:
             for name in schemas(conn, SCRATCH_LIKE + "%"):
                 cur.execute(f"DROP DATABASE `{name}`")
         conn.close()
+        revoke_database(lab_mariadb(site), SCRATCH)
 
 
 def test_kill_9_mid_load_then_resume_ends_with_the_source_checksums(

@@ -10,7 +10,7 @@ import pytest
 
 from dr_console.config import load_site
 from dr_console.lab import sitefile
-from dr_console.lab.seed_db import reader_password_file
+from dr_console.lab.seed_db import RESTORER, reader_password_file, restorer_password_file
 from dr_console.lab.sshd import client_key, known_hosts
 
 PORTS = {"mariadb": 3307, "moto-aws": 5000, "moto-offsite": 5001, "ssh-boot1": 2201,
@@ -28,7 +28,7 @@ def _touch(*paths: Path) -> None:
 @pytest.mark.parametrize("openstack", [True, False])
 def test_generated_site_file_loads(tmp_path: Path, openstack: bool) -> None:
     clouds_yaml = tmp_path / "clouds.yaml" if openstack else None
-    _touch(reader_password_file(tmp_path), sitefile.admin_password_file(tmp_path),
+    _touch(reader_password_file(tmp_path), restorer_password_file(tmp_path),
            client_key(tmp_path), known_hosts(tmp_path),
            *([clouds_yaml] if clouds_yaml else []))
     path = sitefile.write(tmp_path, sitefile.build(tmp_path, PORTS, clouds_yaml=clouds_yaml))
@@ -40,8 +40,9 @@ def test_generated_site_file_loads(tmp_path: Path, openstack: bool) -> None:
     assert {c.name for c in site.clouds} == ({"lab-openstack", "lab-aws"} if openstack
                                               else {"lab-aws"})
     assert site.mysql[0].password_file == reader_password_file(tmp_path)
-    assert site.mysql[0].restore_user == sitefile.RESTORE_USER
-    assert site.mysql[0].restore_password_file == sitefile.admin_password_file(tmp_path)
+    # Restores use their own least-privilege account, never the lab's admin.
+    assert site.mysql[0].restore_user == sitefile.RESTORE_USER == RESTORER
+    assert site.mysql[0].restore_password_file == restorer_password_file(tmp_path)
     assert (site.mysql[0].snapshot_volume is not None) is openstack
     assert [r.name for r in site.rules][3:] == [
         "openstack-service-dbs", "application-dbs", "volumes", "db-instances",
