@@ -87,10 +87,15 @@ from benchlib import (
     write_part,
 )
 
+from dr_console.lab import seed_db, sitefile
+from dr_console.lab.mariadb import MariaDB
+
 AWS = "/usr/bin/aws"  # Debian's awscli; a pyenv shim named `aws` may come first on PATH
 DB = "drbench_nova"
-BASE_NEW = f"{DB}__base_new"
-BASE_KEPT = f"{DB}__base_kept"
+# Named like dr-console's staging and kept schemas, so that on the lab both
+# sides run as the site's restore account, whose grants cover just those.
+BASE_NEW = f"{DB}__staging_base"
+BASE_KEPT = f"{DB}__pre_restore_base"
 LEFTOVERS = DB.replace("_", "\\_") + "\\_\\_%"  # LIKE: every <db>__… schema either side makes
 STOCK_NAME = "bench-stock"
 PRODUCT, BASELINE = "dr-console", "baseline"
@@ -622,6 +627,15 @@ def lab_server(site_file: Path, site: dict[str, Any]) -> Server:
                   options=lab_server_options(base))
 
 
+def cover_lab_db(site_file: Path, server: Server, cover: bool = True) -> None:
+    """Give (or take back) the lab's backup and restore accounts the grants
+    on DB the lab gives its own databases (as the lab's admin): the site
+    file covers every database, the accounts only those they were granted."""
+    secret = sitefile.admin_password_file(site_file.parent).read_text().strip()
+    admin = MariaDB(port=server.port, socket="", admin_user="labadmin", admin_password=secret)
+    (seed_db.grant_database if cover else seed_db.revoke_database)(admin, DB)
+
+
 def make_dump(site_file: Path, store: Store, work: Path) -> tuple[str, dict[str, Any]]:
     """`dr-console backup db` of the generated database; returns the key and
     its manifest."""
@@ -705,6 +719,7 @@ def main() -> int:
     signal.signal(signal.SIGHUP, on_signal)
     try:
         tuned.write_cnf(work)
+        cover_lab_db(site_file, tuned)
         conn = tuned.connect()
         try:
             drop_schemas(conn, [*leftover_schemas(conn)])
@@ -804,6 +819,8 @@ def main() -> int:
                 drop_schemas(conn, [*leftover_schemas(conn), DB])
             finally:
                 conn.close()
+        with contextlib.suppress(Exception):
+            cover_lab_db(site_file, tuned, cover=False)
         with contextlib.suppress(Exception):
             delete_dumps(store)
         stock_proc.stop()
