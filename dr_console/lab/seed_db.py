@@ -40,8 +40,9 @@ BACKUP_GRANTS = "SELECT, SHOW VIEW, TRIGGER, EVENT"
 BACKUP_PROC = "`mysql`.`proc`"
 # Restore account, per covered database, on the schemas `run metadata-db`
 # uses: the live one, `<db>__staging_<run>` (loaded, then emptied by the
-# swap) and `<db>__pre_restore_<ts>` (what the swap keeps). No UPDATE or
-# DELETE anywhere: a restore loads and renames, it never edits rows.
+# swap) and `<db>__pre_restore_<ts>` (what the swap keeps); and
+# `<db>__drill_<run>`, the scratch schema `drill metadata-db` loads and drops.
+# No UPDATE or DELETE anywhere: a restore loads and renames, it never edits rows.
 _RESTORE_LIVE = ("SELECT, INSERT, CREATE, DROP, ALTER, CREATE VIEW, SHOW VIEW, TRIGGER, "
                  "CREATE ROUTINE, ALTER ROUTINE, EVENT")
 RESTORE_GRANTS = (
@@ -49,6 +50,9 @@ RESTORE_GRANTS = (
     # LOCK TABLES: the serial load (a server not tuned for restore) replays the dump's own.
     ("__staging_", _RESTORE_LIVE + ", LOCK TABLES"),
     ("__pre_restore_", "SELECT, INSERT, CREATE, DROP, CREATE VIEW, TRIGGER, CREATE ROUTINE, EVENT"),
+    # Loaded like staging, never swapped: the swap's SHOW VIEW is not needed.
+    ("__drill_", "SELECT, INSERT, CREATE, DROP, ALTER, CREATE VIEW, TRIGGER, CREATE ROUTINE, "
+                 "ALTER ROUTINE, EVENT, LOCK TABLES"),
 )
 # What shop's own objects do when they run as their definer.
 OWNER_GRANTS = "SELECT, UPDATE, DELETE, TRIGGER, EVENT, EXECUTE"
