@@ -6,6 +6,7 @@ import logging
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -91,14 +92,21 @@ def test_url_summary_drops_query_and_userinfo() -> None:
     assert (target, summary) == ("127.0.0.1:8774", "GET /v2.1/servers/detail")
 
 
+def _recorded() -> tuple[list[commandlog.Entry], Callable[[], None]]:
+    """Entries recorded from now on. Not `entries()[len(LOG):]`: once the
+    ring is full (a whole suite's calls fill it), its length stops growing."""
+    new: list[commandlog.Entry] = []
+    return new, commandlog.subscribe(new.append)
+
+
 def test_keystoneauth_requests_are_recorded_as_method_and_path() -> None:
     commandlog.install_hooks()
-    before = len(commandlog.LOG)
+    new, unsubscribe = _recorded()
     logger = logging.getLogger("keystoneauth.session")
     logger.debug('REQ: curl -g -i -X GET http://127.0.0.1:8774/v2.1/servers/detail?limit=5 '
                  '-H "X-Auth-Token: {SHA256}abcdef" -H "Accept: application/json"')
     logger.debug("RESP: [200] Content-Type: application/json")  # not a request
-    new = commandlog.entries()[before:]
+    unsubscribe()
     assert [(e.kind, e.target, e.summary) for e in new] == [
         ("api", "127.0.0.1:8774", "GET /v2.1/servers/detail")
     ]
@@ -115,10 +123,10 @@ def test_every_boto_client_is_hooked() -> None:
         aws_access_key_id="AKIAEXAMPLE", aws_secret_access_key="wJalrXUtnFEMI", region_name="eu-west-1"
     ).client("s3", endpoint_url="http://127.0.0.1:1",
              config=Config(retries={"max_attempts": 1}, connect_timeout=2))
-    before = len(commandlog.LOG)
+    new, unsubscribe = _recorded()
     with pytest.raises(EndpointConnectionError):
         client.list_objects_v2(Bucket="dr-offsite")
-    new = commandlog.entries()[before:]
+    unsubscribe()
     assert len(new) == 1
     assert new[0].kind == "s3"
     assert new[0].target == "127.0.0.1:1"
