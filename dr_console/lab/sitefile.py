@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from dr_console.lab import bootnet, moto, sshd
+from dr_console.lab import bootnet, moto, netns, sshd
 from dr_console.lab.seed_db import READER, SERVICE_DBS, reader_password_file
 from dr_console.lab.sshd import LabHost
 from dr_console.schema import Site
@@ -164,6 +164,13 @@ def build(lab_dir: Path, ports: dict[str, int], *, clouds_yaml: Path | None,
         "rpo": {"boot-infra": "7d", "metadata": "24h", "payload": "24h"},
         "payload": [rule for rule in PAYLOAD
                     if clouds_yaml is not None or rule["cloud"] != OPENSTACK_CLOUD],
+        # boot1 comes back on the bare host: the rebuild's values (and any
+        # fault's) from the lab's rebuild vars, the new key pinned in the
+        # bare host's own known_hosts, the proof from probe1.
+        "boot": [{"host": bootnet.BOOT1, "playbooks": PLAYBOOKS_REPO, "playbook": "boot-infra.yml",
+                  "group": "boot_infra", "vars_file": path(bootnet.vars_file(lab_dir)),
+                  "known_hosts": path(bootnet.known_hosts(lab_dir)), "probe": bootnet.PROBE,
+                  "probe_interface": netns.CLIENT_IF}],
     }
 
 
