@@ -256,6 +256,10 @@ class BootHost(_Strict):
     probe: str | None = None  # a host on the boot network (default: the only one with role probe)
     probe_interface: str = "eth0"
     etc_files: list[str] = []  # /etc files restored beside the ones the roles write
+    # Extra vars for an apply after one that did not finish: a daemon whose
+    # config an interrupted run changed was never restarted, and the next run
+    # sees no change. The roles in playbooks/ restart every daemon with this.
+    restart_vars: dict[str, Any] = {"boot_service_state": "restarted"}
     expect: BootExpect = BootExpect()
     line: int = 0  # filled in by the loader
 

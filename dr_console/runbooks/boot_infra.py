@@ -341,7 +341,9 @@ class _BootRebuild:
         def command(state: dict[str, Any]) -> str:
             common = ansible.ssh_common_args(self.known_hosts)
             vars_file = self.boot.vars_file or "<the site's vars>"
-            return (f"cd {CLONE} && ansible-playbook -i inventory -e ansible_host={self.address} "
+            restart = "".join(f" -e {k}={v}" for k, v in self.boot.restart_vars.items()) \
+                if not check and state.get("apply_unfinished") else ""
+            return (f"cd {CLONE} && ansible-playbook -i inventory{restart} -e ansible_host={self.address} "
                     f"-e ansible_port={self.port} -u {self.host.user} --private-key {self.key_file} "
                     f"--ssh-common-args '{common}' {self.boot.playbook}{' --check' if check else ''}"
                     f"  # inventory: {self.boot.group} → {self.host.name}, host vars from {vars_file}")
@@ -626,7 +628,7 @@ class _BootRebuild:
             return False
         try:
             ssh.connect(self._target()).close()
-        except ssh.SSHError:  # a changed key (HostKeyError) or no answer: the action says which
+        except (HostKeyError, ssh.SSHError):  # a changed key or no answer: the action says which
             return False
         fingerprint = ssh.fingerprint(pinned)
         ctx.state["pinned"] = {"where": self.where, "fingerprint": fingerprint,
@@ -905,6 +907,10 @@ class _BootRebuild:
         return self._archive_files(ctx, lambda n: "/" + n in wanted)
 
     def check_etc(self, ctx: Context) -> bool | str:
+        if ctx.state.get("etc") and ("apply" in ctx.state or ctx.state.get("apply_unfinished")):
+            # Restored, then the playbooks rendered them from the site's values:
+            # putting the archive's back would only undo the playbooks' work.
+            return "restored earlier in this run; the playbooks own these files since they ran"
         if self.params["whole_etc"]:
             return False  # the whole archive: no cheap way to tell, and it is asked for
         files = self._etc_restore(ctx)
@@ -993,7 +999,8 @@ class _BootRebuild:
 
     # 7-8. the playbooks ---------------------------------------------------------------------------
 
-    def _playbook(self, ctx: Context, check: bool) -> ansible.PlaybookRun:
+    def _playbook(self, ctx: Context, check: bool,
+                  more_vars: dict[str, Any] | None = None) -> ansible.PlaybookRun:
         work = self._work(ctx)
         clone = self._clone(ctx)
         values = ansible.site_vars(self.boot.vars_file, self.boot.vars)
@@ -1001,7 +1008,8 @@ class _BootRebuild:
         extravars = {"ansible_host": self.address, "ansible_port": self.port,
                      "ansible_user": self.host.user,
                      "ansible_ssh_private_key_file": str(self.key_file),
-                     "ansible_ssh_common_args": ansible.ssh_common_args(self.known_hosts)}
+                     "ansible_ssh_common_args": ansible.ssh_common_args(self.known_hosts),
+                     **(more_vars or {})}
         env = ansible.environment(clone, work / "ansible", self.known_hosts)
         done = 0
 
@@ -1047,8 +1055,20 @@ class _BootRebuild:
                 + (f": {', '.join(changing)}" if changing else " (the target is converged)"))
 
     def playbook_apply(self, ctx: Context) -> None:
-        run = self._playbook(ctx, check=False)
+        # Journaled before the run: after a kill -9 or a failed task the next
+        # apply knows the restarts this one owed were lost with it (a config
+        # written, its daemon not restarted, and no change seen next time).
+        unfinished = bool(ctx.state.get("apply_unfinished"))
+        ctx.state["apply_unfinished"] = True
+        more = dict(self.boot.restart_vars) if unfinished else {}
+        if unfinished:
+            shown = ", ".join(f"{k}={v}" for k, v in more.items()) or "none set (boot[].restart_vars)"
+            ctx.log("an earlier apply of this run did not finish: a configuration it changed may "
+                    f"still wait for its daemon's restart, so this one restarts them ({shown})",
+                    "warning")
+        run = self._playbook(ctx, check=False, more_vars=more)
         self._judge(ctx, run, check=False)
+        ctx.state.pop("apply_unfinished", None)
         changed = [r.task for r in run.having("changed")]
         counts = run.summary()
         ctx.state["apply"] = {"changed": changed, "counts": counts, "seconds": round(run.seconds, 1)}

@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 
 TOOLS = ("busybox", "curl", "ntpdig")
 DHCP_TRIES, DHCP_WAIT = 4, 2  # udhcpc: 4 DISCOVERs, 2 s apart
-FETCH_TIMEOUT = 30  # seconds for one TFTP or FTP transfer
+CONNECT_TIMEOUT = 5  # seconds for a TFTP or FTP server's first answer
+TFTP_TIMEOUT = 60  # a boot loader is small
+FTP_TIMEOUT = 1800  # install media are not
+LIST_TIMEOUT = 30
 NTP_TIMEOUT = 3
 # Above this NTP stratum a server says it is not synchronised (16 = never).
 MAX_SANE_STRATUM = 15
@@ -134,14 +137,15 @@ def dhcp_command(interface: str) -> str:
             "-s /bin/true")
 
 
-def _fetch_command(url: str, name: str) -> str:
+def _fetch_command(url: str, name: str, timeout: int) -> str:
     """Download into a fresh temporary dir, print its sha256, leave nothing."""
-    return (f'd=$(mktemp -d) && curl -sS --max-time {FETCH_TIMEOUT} -o "$d"/{shlex.quote(name)} '
-            f'{shlex.quote(url)} && sha256sum "$d"/{shlex.quote(name)}; rc=$?; rm -rf "$d"; exit $rc')
+    return (f'd=$(mktemp -d) && curl -sS --connect-timeout {CONNECT_TIMEOUT} --max-time {timeout} '
+            f'-o "$d"/{shlex.quote(name)} {shlex.quote(url)} && sha256sum "$d"/{shlex.quote(name)}; '
+            'rc=$?; rm -rf "$d"; exit $rc')
 
 
 def tftp_command(server: str, file: str) -> str:
-    return _fetch_command(f"tftp://{server}/{file}", file.rsplit("/", 1)[-1])
+    return _fetch_command(f"tftp://{server}/{file}", file.rsplit("/", 1)[-1], TFTP_TIMEOUT)
 
 
 def ntp_command(server: str) -> str:
@@ -150,11 +154,12 @@ def ntp_command(server: str) -> str:
 
 def ftp_list_command(server: str, folder: str) -> str:
     url = f"ftp://{server}/{folder.strip('/')}/" if folder.strip("/") else f"ftp://{server}/"
-    return f"curl -sS --max-time {FETCH_TIMEOUT} --list-only {shlex.quote(url)}"
+    return (f"curl -sS --connect-timeout {CONNECT_TIMEOUT} --max-time {LIST_TIMEOUT} --list-only "
+            f"{shlex.quote(url)}")
 
 
 def ftp_get_command(server: str, file: str) -> str:
-    return _fetch_command(f"ftp://{server}/{file}", file.rsplit("/", 1)[-1])
+    return _fetch_command(f"ftp://{server}/{file}", file.rsplit("/", 1)[-1], FTP_TIMEOUT)
 
 
 def hand_commands(exp: Expected, interface: str) -> list[str]:
@@ -199,6 +204,18 @@ def parse_ntp(text: str) -> dict[str, Any] | None:
             if isinstance(answer, dict):
                 return answer
     return None
+
+
+# What curl's exit codes mean for a probe (its own words are often cryptic).
+_CURL = {6: "the address does not resolve", 7: "connection refused",
+         28: f"no answer within {CONNECT_TIMEOUT} s (or the transfer did not finish in time)",
+         67: "login refused", 78: "no such file on the server"}
+
+
+def _failure(ran: Ran) -> str:
+    said = _last_lines(ran.output(2000))
+    meaning = _CURL.get(ran.status) if "curl" in said else None
+    return f"exit {ran.status}: {meaning + ' — ' if meaning else ''}{said}"
 
 
 def _last_lines(text: str, count: int = 3, width: int = 300) -> str:
@@ -279,11 +296,10 @@ def probe_tftp(run: Run, exp: Expected, where: Where,
     root = exp.hints.get("tftp_root", exp.tftp_path.rsplit("/", 1)[0])
     look = (f"dnsmasq's TFTP on {where.target}: `enable-tftp`, `tftp-root={root}`, and the file's owner "
             "(with tftp-secure it serves only files its own user owns)")
-    ran = run(tftp_command(exp.server, exp.tftp_file), FETCH_TIMEOUT + 30)
+    ran = run(tftp_command(exp.server, exp.tftp_file), TFTP_TIMEOUT + 30)
     got = parse_sha256(ran.stdout)
     if not ran.ok or got is None:
-        return ProbeResult("TFTP", False, sent, f"no file (exit {ran.status}: "
-                           f"{_last_lines(ran.output(2000))})", look)
+        return ProbeResult("TFTP", False, sent, f"no file ({_failure(ran)})", look)
     try:
         want = target_sha256(exp.tftp_path)
     except Exception as exc:  # the target could not be asked: the probe proves nothing
@@ -337,10 +353,9 @@ def probe_ftp(run: Run, exp: Expected, where: Where) -> ProbeResult:
             + (f" {exp.hints['ftp_pasv_min_port']}-{exp.hints['ftp_pasv_max_port']}"
                if "ftp_pasv_min_port" in exp.hints else "")
             + f", and the media under {root}")
-    listed = run(ftp_list_command(exp.server, folder), FETCH_TIMEOUT + 30)
+    listed = run(ftp_list_command(exp.server, folder), LIST_TIMEOUT + 30)
     if not listed.ok:
-        return ProbeResult("FTP", False, sent, f"no listing (exit {listed.status}: "
-                           f"{_last_lines(listed.output(2000))})", look)
+        return ProbeResult("FTP", False, sent, f"no listing ({_failure(listed)})", look)
     names = listed.stdout.split()
     if exp.ftp_file is None:
         return ProbeResult("FTP", True, sent, f"listing of / ({len(names)} entries); no install "
@@ -350,11 +365,11 @@ def probe_ftp(run: Run, exp: Expected, where: Where) -> ProbeResult:
         return ProbeResult("FTP", False, sent, f"a listing without {name}: "
                            f"{' '.join(names[:10]) or 'empty'}", look)
     sent += f", then a download of {exp.ftp_file}"
-    got = run(ftp_get_command(exp.server, exp.ftp_file), FETCH_TIMEOUT + 30)
+    got = run(ftp_get_command(exp.server, exp.ftp_file), FTP_TIMEOUT + 30)
     digest = parse_sha256(got.stdout)
     if not got.ok or digest is None:
-        return ProbeResult("FTP", False, sent, f"{name} listed but not downloaded (exit {got.status}: "
-                           f"{_last_lines(got.output(2000))})", look)
+        return ProbeResult("FTP", False, sent, f"{name} listed but not downloaded ({_failure(got)})",
+                           look)
     if exp.ftp_sha256 is None:
         return ProbeResult("FTP", True, sent, f"{name} listed and downloaded, sha256 {digest[:16]}… "
                            "(no sha256 in ftp_media or the site to compare with)")
