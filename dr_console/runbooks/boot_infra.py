@@ -279,7 +279,7 @@ class _BootRebuild:
 
     # -- equivalent commands -------------------------------------------------------------
 
-    def _ssh_target(self, state: dict[str, Any] | None = None) -> str:
+    def _ssh_target(self) -> str:
         return f"ssh -o UserKnownHostsFile={self.known_hosts} -p {self.port} {self.host.user}@{self.address}"
 
     def _ssh_probe(self) -> str:

@@ -29,8 +29,8 @@ from dr_console.backup.host import ssh_connect
 from dr_console.backup.s3 import store_client
 from dr_console.lab import bootfaults, bootnet, netns
 from dr_console.lab.aptrepo import ROLE_PACKAGES
-from dr_console.providers.hosts import fingerprint
 from dr_console.schema import Host, Site
+from dr_console.ssh import fingerprint
 
 pytestmark = pytest.mark.lab
 
@@ -398,7 +398,7 @@ def test_fault_host_key_changed(lab_dir: Path, lab_site: Site) -> None:
         assert record["host"] == host.name and record["old_fingerprint"] != record["new_fingerprint"]
         from dr_console.errors import HostKeyError
 
-        with pytest.raises(HostKeyError, match="does not match"):
+        with pytest.raises(HostKeyError, match="host key CHANGED"):
             ssh_connect(host)
     finally:
         bootfaults.undo(lab_dir, "host-key-changed")
