@@ -166,9 +166,12 @@ def _with_lines_and_paths(site: Site, root: yaml.MappingNode, base: Path, path: 
         h.model_copy(update={"key_file": resolve(h.key_file), "known_hosts": resolve(h.known_hosts)})
         for h in site.hosts
     ]
+    boot = [b.model_copy(update={"line": _line_of(root, "boot", i), "vars_file": resolve(b.vars_file),
+                                 "known_hosts": resolve(b.known_hosts)})
+            for i, b in enumerate(site.boot)]
     return site.model_copy(update={
         "rules": rules, "payload": payload, "clouds": clouds, "stores": stores, "mysql": mysql,
-        "hosts": hosts, "path": path,
+        "hosts": hosts, "boot": boot, "path": path,
     })
 
 
@@ -232,6 +235,8 @@ def _check_references(site: Site, root: yaml.MappingNode, shown: str) -> None:
             raise SiteFileError(shown, _line_of(root, "payload", index, "checks", "sha256_list"),
                                 f"payload[{index}].checks.sha256_list", f"file not found: {listed}")
 
+    _check_boot(site, root, shown)
+
     for index, cloud in enumerate(site.clouds):
         if isinstance(cloud, OpenStackCloud) and cloud.clouds_yaml is not None \
                 and not cloud.clouds_yaml.is_file():
@@ -239,3 +244,28 @@ def _check_references(site: Site, root: yaml.MappingNode, shown: str) -> None:
                 shown, _line_of(root, "clouds", index, "clouds_yaml"),
                 f"clouds[{index}].clouds_yaml", f"file not found: {cloud.clouds_yaml}",
             )
+
+
+def _check_boot(site: Site, root: yaml.MappingNode, shown: str) -> None:
+    """`boot:` entries name hosts, a probe and a declared repo that exist."""
+    host_names = {h.name for h in site.hosts}
+    repos = {d.name for d in site.declared if d.kind == "repo"}
+    seen: set[str] = set()
+    for index, entry in enumerate(site.boot):
+        def fail(message: str, *loc: str | int, index: int = index) -> None:
+            key = f"boot[{index}]" + "".join(f".{part}" for part in loc)
+            raise SiteFileError(shown, _line_of(root, "boot", index, *loc), key, message)
+
+        if entry.host not in host_names:
+            fail(f"no host named {entry.host!r} (hosts: {', '.join(sorted(host_names)) or 'none'})",
+                 "host")
+        if entry.host in seen:
+            fail(f"host {entry.host!r} has a boot entry already", "host")
+        seen.add(entry.host)
+        if entry.probe is not None and entry.probe not in host_names:
+            fail(f"no host named {entry.probe!r}", "probe")
+        if entry.playbooks is not None and entry.playbooks not in repos:
+            fail(f"no declared repo named {entry.playbooks!r} "
+                 f"(declared repos: {', '.join(sorted(repos)) or 'none'})", "playbooks")
+        if entry.vars_file is not None and not entry.vars_file.is_file():
+            fail(f"file not found: {entry.vars_file}", "vars_file")

@@ -228,6 +228,50 @@ class PayloadRule(_Strict):
                    for pat in self.volumes)
 
 
+class BootExpect(_Strict):
+    """What the boot-infra probes expect where the playbooks' variables do
+    not say it, or where a site wants it fixed (a value here wins)."""
+
+    server: str | None = None  # the address the services answer on (default: boot_server)
+    dhcp_range: list[str] | None = Field(None, min_length=2, max_length=2)  # [first, last]
+    tftp_file: str | None = None  # default: pxe_boot_file
+    tftp_path: str | None = None  # the file on the target (default: <tftp_root>/<tftp_file>)
+    ntp_max_stratum: int | None = Field(None, ge=1, le=15)
+    ntp_max_offset: float = Field(1.0, gt=0)  # seconds
+    ftp_file: str | None = None  # under the FTP root (default: media/<first of ftp_media>)
+    ftp_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+
+
+class BootHost(_Strict):
+    """How a boot host (hosts[].name) is rebuilt by the boot-infra runbook:
+    which playbooks, with which of the site's values, proven from where."""
+
+    host: str
+    playbooks: str | None = None  # a declared repo whose git bundle holds them (default: the only one)
+    playbook: str = "boot-infra.yml"
+    group: str = "boot_infra"  # the group the playbook targets
+    vars_file: Path | None = None  # the site's values: host vars for the rebuild
+    vars: dict[str, Any] = {}  # more host vars, over vars_file's
+    known_hosts: Path | None = None  # where a rebuilt target's key is pinned (default: the host's)
+    probe: str | None = None  # a host on the boot network (default: the only one with role probe)
+    probe_interface: str = "eth0"
+    etc_files: list[str] = []  # /etc files restored beside the ones the roles write
+    # Extra vars for an apply after one that did not finish: a daemon whose
+    # config an interrupted run changed was never restarted, and the next run
+    # sees no change. The roles in playbooks/ restart every daemon with this.
+    restart_vars: dict[str, Any] = {"boot_service_state": "restarted"}
+    expect: BootExpect = BootExpect()
+    line: int = 0  # filled in by the loader
+
+    @field_validator("etc_files")
+    @classmethod
+    def _under_etc(cls, value: list[str]) -> list[str]:
+        bad = [f for f in value if not f.lstrip("/").startswith("etc/") or ".." in f.split("/")]
+        if bad:
+            raise ValueError(f"etc_files must be files under /etc (got {', '.join(bad)})")
+        return ["/" + f.lstrip("/") for f in value]
+
+
 class DeclaredAsset(_Strict):
     """An asset no API lists, such as the git repository of the playbooks."""
 
@@ -379,11 +423,16 @@ class Site(_Strict):
     rto: Rto = Rto()
     payload: list[PayloadRule] = []
     drills: Drills = Drills()
+    boot: list[BootHost] = []
     # Where the file came from; set by the loader, not by the operator.
     path: Path = Path("site.yaml")
 
     def payload_rule(self, cloud: str, name: str, volume_id: str) -> PayloadRule | None:
         return next((r for r in self.payload if r.covers(cloud, name, volume_id)), None)
+
+    def boot_host(self, name: str) -> BootHost:
+        """How this boot host is rebuilt: its `boot:` entry, or the defaults."""
+        return next((b for b in self.boot if b.host == name), BootHost(host=name))
 
     def host_of_server(self, cloud: str, names: tuple[str, ...]) -> Host | None:
         """The host declared as this cloud server (by any of its names or ids)."""

@@ -82,6 +82,8 @@ def restore_site_file(lab_site: Site, tmp_path_factory: pytest.TempPathFactory) 
         absolute(store, "credentials_file")
     for host in data.get("hosts", []):
         absolute(host, "key_file", "known_hosts")
+    for boot in data.get("boot", []):
+        absolute(boot, "vars_file", "known_hosts")
     for server in data.get("mysql", []):
         server.setdefault("restore_user", "labadmin")
         server.setdefault("restore_password_file", "secrets/mariadb-admin")

@@ -81,6 +81,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a restore runbook (journaled, resumable)")
     run_sub = run.add_subparsers(dest="runbook", metavar="RUNBOOK", required=True)
+    boot = run_sub.add_parser(
+        "boot-infra", help="rebuild a boot host (DHCP/TFTP, NTP, FTP) from its offsite copies and "
+        "the playbooks, proven by probes from a host on the boot network")
+    boot.add_argument("--host", required=True, metavar="NAME", help="the boot host of the site file")
+    boot.add_argument("--target", metavar="ADDRESS[:PORT]",
+                      help="the (bare) machine to rebuild it on (default: the host's own address)")
+    boot.add_argument("--copy", action="append", default=[], metavar="KIND=LOCATION",
+                      help="git-bundle, etc-archive or package-list to use (default: the last good "
+                      "one); repeatable")
+    boot.add_argument("--fingerprint", metavar="SHA256:…",
+                      help="the target's host key as checked on its console: pins it without a "
+                      "prompt (--yes alone never trusts a key)")
+    boot.add_argument("--check-only", action="store_true",
+                      help="only choose the copies and run the four probes; change nothing")
+    boot.add_argument("--whole-etc", action="store_true",
+                      help="restore the whole /etc archive, not only the roles' files (typed)")
+    boot.add_argument("--clear-selections", action="store_true",
+                      help="dpkg --clear-selections first: remove every package not in the list (typed)")
+    _add_run_options(boot)
     metadata = run_sub.add_parser(
         "metadata-db", help="restore a metadata database from its last good dump, via staging")
     metadata.add_argument("--db", required=True, metavar="NAME", help="database to restore")

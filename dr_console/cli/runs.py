@@ -121,6 +121,10 @@ def runbook_params(args: argparse.Namespace) -> dict[str, object]:
     """The runbook's parameters from its command line (names, never secrets)."""
     if args.runbook == "metadata-db":
         return {"db": args.db, "copy": args.copy, "server": args.server}
+    if args.runbook == "boot-infra":
+        return {"host": args.host, "target": args.target, "copies": args.copy,
+                "fingerprint": args.fingerprint, "check_only": args.check_only,
+                "whole_etc": args.whole_etc, "clear_selections": args.clear_selections}
     if args.volume is None:
         raise DrConsoleError("payload-volume needs --volume NAME|ID, or --server S --all")
     return {"volume": args.volume, "server": args.server, "cloud": args.cloud, "copy": args.copy,

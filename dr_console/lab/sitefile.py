@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from dr_console.lab import bootnet, moto, sshd
+from dr_console.lab import bootnet, moto, netns, sshd
 from dr_console.lab.seed_db import (
     READER,
     RESTORER,
@@ -184,6 +184,13 @@ def build(lab_dir: Path, ports: dict[str, int], *, clouds_yaml: Path | None,
                                              "--lab-dir {site_dir} --schema {schema} "
                                              "--defaults-file {defaults_file}"}}}
            if clouds_yaml is not None else {}),
+        # boot1 comes back on the bare host: the rebuild's values (and any
+        # fault's) from the lab's rebuild vars, the new key pinned in the
+        # bare host's own known_hosts, the proof from probe1.
+        "boot": [{"host": bootnet.BOOT1, "playbooks": PLAYBOOKS_REPO, "playbook": "boot-infra.yml",
+                  "group": "boot_infra", "vars_file": path(bootnet.vars_file(lab_dir)),
+                  "known_hosts": path(bootnet.known_hosts(lab_dir)), "probe": bootnet.PROBE,
+                  "probe_interface": netns.CLIENT_IF}],
     }
 
 

@@ -19,6 +19,7 @@ Factory = Callable[["Site | None", dict[str, Any]], "Runbook"]
 
 # name -> "module:function"
 _BUILTIN = {
+    "boot-infra": "dr_console.runbooks.boot_infra:build",
     "metadata-db": "dr_console.runbooks.metadata_db:build",
     "payload-volume": "dr_console.runbooks.payload_volume:build",
 }

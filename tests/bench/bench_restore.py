@@ -258,7 +258,7 @@ def lab_server_options(lab_dir: Path) -> list[str]:
 
 
 _PATH_KEYS = {"clouds_yaml", "credentials_file", "password_file", "restore_password_file",
-              "key_file", "known_hosts"}
+              "key_file", "known_hosts", "vars_file"}
 
 
 def _absolute(node: Any, base: Path) -> Any:

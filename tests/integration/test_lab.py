@@ -104,7 +104,7 @@ def _key_time(key: str) -> datetime:
 
 def test_site_file_loads(site: Site, state: dict[str, Any]) -> None:
     assert site.site == "drlab"
-    assert {h.name for h in site.hosts} == {"boot1", "db1", "app1", "probe1"}
+    assert {h.name for h in site.hosts} == {"boot1", "db1", "app1", "probe1", "drill1"}
     probe = next(h for h in site.hosts if h.name == "probe1")
     assert probe.roles == ["probe"] and probe.tags == {"dr:class": "reproducible"}
     boot1 = next(h for h in site.hosts if h.name == "boot1")

@@ -398,7 +398,7 @@ def test_fault_host_key_changed(lab_dir: Path, lab_site: Site) -> None:
         assert record["host"] == host.name and record["old_fingerprint"] != record["new_fingerprint"]
         from dr_console.errors import HostKeyError
 
-        with pytest.raises(HostKeyError, match="does not match"):
+        with pytest.raises(HostKeyError, match="host key CHANGED"):
             ssh_connect(host)
     finally:
         bootfaults.undo(lab_dir, "host-key-changed")

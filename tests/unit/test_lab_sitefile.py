@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dr_console.config import load_site
-from dr_console.lab import sitefile
+from dr_console.lab import bootnet, sitefile
 from dr_console.lab.seed_db import RESTORER, reader_password_file, restorer_password_file
 from dr_console.lab.sshd import client_key, known_hosts
 
@@ -29,6 +29,7 @@ def _touch(*paths: Path) -> None:
 def test_generated_site_file_loads(tmp_path: Path, openstack: bool) -> None:
     clouds_yaml = tmp_path / "clouds.yaml" if openstack else None
     _touch(reader_password_file(tmp_path), restorer_password_file(tmp_path),
+           sitefile.admin_password_file(tmp_path), bootnet.vars_file(tmp_path),
            client_key(tmp_path), known_hosts(tmp_path),
            *([clouds_yaml] if clouds_yaml else []))
     path = sitefile.write(tmp_path, sitefile.build(tmp_path, PORTS, clouds_yaml=clouds_yaml))
@@ -48,6 +49,11 @@ def test_generated_site_file_loads(tmp_path: Path, openstack: bool) -> None:
         "openstack-service-dbs", "application-dbs", "volumes", "db-instances",
         "customer-buckets", "ci-built-servers", "stock-images"]
     assert all(rule.line > 0 for rule in site.rules)
+    # boot1 is rebuilt on the bare host: its values and its pin are the boot network's.
+    [boot] = site.boot
+    assert (boot.host, boot.playbooks, boot.probe) == ("boot1", sitefile.PLAYBOOKS_REPO, bootnet.PROBE)
+    assert boot.vars_file == bootnet.vars_file(tmp_path)
+    assert boot.known_hosts == bootnet.known_hosts(tmp_path)
 
 
 @pytest.mark.parametrize(("key", "asset", "kind"), [
