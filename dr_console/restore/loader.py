@@ -17,6 +17,11 @@ UNIQUE_CHECKS=0, names, sql_mode, time_zone): a footer replayed on a reused
 connection would turn the checks back on. Autocommit stays on: per-table
 transactions pushed MariaDB 10.11 into a slower bulk-insert path.
 
+Where a table's rows convert exactly (bulkload.py), its INSERTs are not run:
+their VALUES lists stream into LOAD DATA LOCAL INFILE on the same worker
+(or, serially, straight from the dump), 16 MB of statements per
+transaction; the path each table takes, and why, goes to `on_table`.
+
 Parallel loading only pays on a server tuned for restore; on stock settings
 it is IO-bound and slower than serial, so `workers=None` looks at the
 server and falls back to one connection in dump order.
@@ -243,37 +248,59 @@ class _Bulk:
                                                                                           bulkload.BIT)]
         self.set_path(table, "bulk", f"its {len(converter.targets)} columns' values convert exactly"
                       + (f"; {', '.join(unhexed)} from hex via UNHEX" if unhexed else ""))
-        copy.restart()
-
         def streamed(sql: bytes) -> None:
             copy.add(sql)
             fed(sql)
 
         what = f"bulk-loading table {table}"
-        try:
-            result = bulkload.load_run(conn, converter, feed, sql=sql_of, belongs=belongs, fed=streamed)
-            if result.warnings:
-                # LOAD DATA LOCAL turns errors into warnings; the INSERTs say
-                # what the server really does with these values.
-                _execute(conn, b"ROLLBACK", what)
-                rows = 0
-                for sql in copy:
-                    rows += _execute(conn, sql, f"replaying the INSERTs of {table}")
-                self.set_path(table, "replay", f"LOAD DATA LOCAL gave {result.warnings} warning(s) "
-                                               f"({result.first_warning}): rolled back, INSERTs replayed")
+        rows = statements = 0
+        while True:  # one run (and transaction) per bulkload.RUN_BYTES of statements
+            copy.restart()
+            try:
+                result = bulkload.load_run(conn, converter, feed, sql=sql_of, belongs=belongs, fed=streamed,
+                                           limit=bulkload.RUN_BYTES)
+                if result.warnings:
+                    # LOAD DATA LOCAL turns errors into warnings; the INSERTs say
+                    # what the server really does with these values.
+                    _execute(conn, b"ROLLBACK", what)
+                    _execute(conn, b"SET unique_checks = @drc_unique_checks", what)
+                    for sql in copy:
+                        rows += _execute(conn, sql, f"replaying the INSERTs of {table}")
+                    why = (f"LOAD DATA LOCAL gave {result.warnings} warning(s) ({result.first_warning}): "
+                           "rolled back, INSERTs replayed")
+                    if statements:
+                        self.set_path(table, "bulk+replay", f"its first {statements} statement(s) "
+                                                            f"bulk-loaded, then {why}")
+                    else:
+                        self.set_path(table, "replay", why)
+                    return rows, False
+                _execute(conn, b"COMMIT", what)
+                _execute(conn, b"SET unique_checks = @drc_unique_checks", what)
+            except pymysql.err.MySQLError as exc:
+                raise server_error(exc, what) from None
+            rows += result.rows
+            statements += result.statements
+            if result.stopped:
+                self.set_path(table, "bulk+replay", f"its first {statements} statement(s) bulk-loaded, "
+                                                    f"then {result.stopped}")
                 return rows, False
-            _execute(conn, b"COMMIT", what)
-        except pymysql.err.MySQLError as exc:
-            raise server_error(exc, what) from None
-        if result.stopped:
-            self.set_path(table, "bulk+replay", f"its first {result.statements} statement(s) bulk-loaded, "
-                                                f"then {result.stopped}")
-            return result.rows, False
+            if not result.full or not _more(feed, belongs):
+                break
         if converter.rewrites:
             path, why = self.paths[table]
             self.set_path(table, path, f"{why}; \\N, \\% or \\_ rewritten in {converter.rewrites} "
                                        "statement(s)")
-        return result.rows, True
+        return rows, True
+
+
+def _more(feed: bulkload.Feed[Any], belongs: Callable[[Any], bool]) -> bool:
+    """Is the next statement of the feed one of the run's?"""
+    try:
+        item = next(feed)
+    except StopIteration:
+        return False
+    feed.give_back(item)
+    return belongs(item)
 
 
 class _Loader:

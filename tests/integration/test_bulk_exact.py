@@ -32,7 +32,7 @@ import pytest
 from dr_console.backup.dump import DUMP_OPTIONS
 from dr_console.backup.s3 import store_client
 from dr_console.mysqldb import Account
-from dr_console.restore import RestoreError
+from dr_console.restore import RestoreError, bulkload
 from dr_console.restore.bulkload import BulkConnection
 from dr_console.restore.checks import base_tables, quote_ident
 from dr_console.restore.loader import LoadReport, load_dump
@@ -414,6 +414,30 @@ INSERT INTO `spaced` VALUES (1, 'a'), (2,'b');
         # Truncated by the INSERT too (not strict): LOAD DATA warned, was rolled back, replayed.
         assert paths["trunc"][0] == "replay" and "warning" in paths["trunc"][1], paths["trunc"]
         assert paths["spaced"][0] == "replay", paths["spaced"]
+
+
+def test_runs_commit_apart_and_a_refused_one_replays_alone(admin: Account, conn: Any,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """With one transaction per statement, the runs before a refused one stay
+    loaded; the refused one and the rest of its table replay."""
+    monkeypatch.setattr(bulkload, "RUN_BYTES", 1)
+    dump = odd_dump(b"""
+CREATE TABLE `late` (`id` int NOT NULL, `a` varchar(3), PRIMARY KEY (`id`));
+INSERT INTO `late` VALUES (1,'abc'),(2,'de');
+INSERT INTO `late` VALUES (3,'f'),(4,NULL);
+INSERT INTO `late` VALUES (5,'too long'),(6,'g');
+INSERT INTO `late` VALUES (7,'h');
+CREATE TABLE `many` (`id` int NOT NULL, PRIMARY KEY (`id`));
+INSERT INTO `many` VALUES (1),(2);
+INSERT INTO `many` VALUES (3);
+INSERT INTO `many` VALUES (4),(5),(6);
+""")
+    reports = load_both_ways(admin, conn, dump, "runs")
+    for report in reports.values():
+        path, why = report.paths["late"]
+        assert path == "bulk+replay", why
+        assert why.startswith("its first 2 statement(s) bulk-loaded, then LOAD DATA LOCAL gave 1 warn"), why
+        assert report.paths["many"][0] == "bulk" and report.tables["many"] == 6
 
 
 def test_a_duplicate_key_fails_the_bulk_load_as_it_fails_the_replay(admin: Account, conn: Any) -> None:
