@@ -248,6 +248,7 @@ class _Bulk:
                                                                                           bulkload.BIT)]
         self.set_path(table, "bulk", f"its {len(converter.targets)} columns' values convert exactly"
                       + (f"; {', '.join(unhexed)} from hex via UNHEX" if unhexed else ""))
+
         def streamed(sql: bytes) -> None:
             copy.add(sql)
             fed(sql)
