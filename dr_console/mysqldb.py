@@ -101,10 +101,15 @@ def describe(account: Account, exc: BaseException) -> str:
 
 
 def connect(account: Account, *, database: str | None = None, read_timeout: float | None = None,
-            max_packet: int | None = None) -> Any:
+            max_packet: int | None = None, streaming_class: Any = None) -> Any:
     """A connection in autocommit, utf8mb4, whose statements are recorded
     by class in the command log. `read_timeout` None waits as long as a
-    statement takes (an index build); inventory passes a short one."""
+    statement takes (an index build); inventory passes a short one.
+
+    `streaming_class` (restore.bulkload.BulkConnection) makes a connection
+    that serves LOAD DATA LOCAL from a stream it offers and nothing else:
+    only such a connection has local_infile on (pymysql's own would open
+    any file the server names)."""
     import pymysql
 
     extra: dict[str, Any] = {}
@@ -112,12 +117,15 @@ def connect(account: Account, *, database: str | None = None, read_timeout: floa
         extra.update(read_timeout=read_timeout, write_timeout=read_timeout)
     if max_packet is not None:
         extra["max_allowed_packet"] = max_packet
+    local = streaming_class is not None and bool(getattr(streaming_class, "serves_local_streams", False))
+    if streaming_class is not None and not local:
+        raise ValueError(f"{streaming_class!r} does not serve LOAD DATA LOCAL from its own stream")
     try:
-        return pymysql.connect(
+        return (streaming_class if local else pymysql.connect)(
             host=account.host, port=account.port, user=account.user,
             password=account.password.reveal() if account.password else "",
             database=database, autocommit=True, charset="utf8mb4",
-            connect_timeout=account.timeout, local_infile=False,
+            connect_timeout=account.timeout, local_infile=local,
             cursorclass=commandlog.logged_cursor_class(account.address), **extra)
     except pymysql.MySQLError as exc:
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None

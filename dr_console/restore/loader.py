@@ -17,6 +17,11 @@ UNIQUE_CHECKS=0, names, sql_mode, time_zone): a footer replayed on a reused
 connection would turn the checks back on. Autocommit stays on: per-table
 transactions pushed MariaDB 10.11 into a slower bulk-insert path.
 
+Where a table's rows convert exactly (bulkload.py), its INSERTs are not run:
+their VALUES lists stream into LOAD DATA LOCAL INFILE on the same worker
+(or, serially, straight from the dump), 16 MB of statements per
+transaction; the path each table takes, and why, goes to `on_table`.
+
 Parallel loading only pays on a server tuned for restore; on stock settings
 it is IO-bound and slower than serial, so `workers=None` looks at the
 server and falls back to one connection in dump order.
@@ -28,12 +33,13 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pymysql
 
+from dr_console.restore import bulkload
 from dr_console.restore.checks import quote_ident, schema_exists
 from dr_console.restore.errors import ConnectionLost, RestoreCancelled, RestoreError, ServerFull
 from dr_console.restore.sqlsplit import Kind, Statement
@@ -41,6 +47,9 @@ from dr_console.restore.sqlsplit import Kind, Statement
 Connect = Callable[[], pymysql.connections.Connection]
 # (phase, bytes_done, bytes_total, rows_done); total 0 means unknown.
 Progress = Callable[[str, int, int, int], None]
+# (table, path, why): path is "bulk", "replay" or "bulk+replay"; called when
+# a table's path is decided (before its rows load) and when it changes.
+TablePath = Callable[[str, str, str], None]
 
 DEFAULT_PARALLEL = 3
 MAX_WORKERS = 4
@@ -66,6 +75,11 @@ class LoadReport:
     statements: int = 0
     spool_bytes: int = 0  # final size of the parallel load's spool file (0: serial, no spool)
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    # The bulk path: "" when the server takes LOAD DATA LOCAL, else why no
+    # table could; each table with data: (path, why), path "bulk", "replay"
+    # or "bulk+replay" (bulk until a statement that does not convert).
+    bulk_refused: str = ""
+    paths: dict[str, tuple[str, str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     # Filled by the pipeline:
     source_database: str | None = None
@@ -175,10 +189,128 @@ class _Spool:
         self.taken = False
 
 
+class _Bulk:
+    """The bulk path for one load (docs/restore.md, "Bulk load"): whether
+    the server takes LOAD DATA LOCAL, and the path each table took."""
+
+    def __init__(self, refused: str, spool_dir: str | None, on_table: TablePath | None) -> None:
+        self.refused = refused  # "" = the server takes it
+        self.packet = bulkload.PACKET
+        self.spool_dir = spool_dir
+        self.on_table = on_table
+        self.lock = threading.Lock()
+        self.paths: dict[str, tuple[str, str]] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return not self.refused
+
+    def set_path(self, table: str, path: str, why: str) -> None:
+        with self.lock:
+            self.paths[table] = (path, why)
+        if self.on_table is not None:
+            self.on_table(table, path, why)
+
+    def decide(self, conn: pymysql.connections.Connection, db: str, table: str,
+               session: tuple[str | None, str] | None) -> bulkload.TablePlan | None:
+        """The table's plan, from its DDL and the session, before its rows
+        load; None (and why, to `on_table`) when it replays its INSERTs."""
+        if not self.enabled or session is None:
+            self.set_path(table, "replay", self.refused or "no LOAD DATA LOCAL connection")
+            return None
+        charset, why = session
+        if charset is None:
+            self.set_path(table, "replay", why)
+            return None
+        try:
+            plan = bulkload.plan_table(conn, db, table, charset)
+        except pymysql.err.MySQLError as exc:
+            raise server_error(exc, f"reading the columns of {table}") from None
+        if isinstance(plan, str):
+            self.set_path(table, "replay", plan)
+            return None
+        return plan
+
+    def run(self, conn: Any, plan: bulkload.TablePlan, feed: bulkload.Feed[Any], copy: bulkload.ReplayCopy,
+            *, sql_of: Callable[[Any], bytes], belongs: Callable[[Any], bool],
+            fed: Callable[[bytes], None]) -> tuple[int, bool]:
+        """Load one run of the table's INSERTs (the next item of `feed` is
+        its first). Returns (rows, whether the table stays on the bulk path)."""
+        table = plan.table
+        first = next(feed)
+        feed.give_back(first)
+        converter = bulkload.Converter(plan, sql_of(first))
+        if not converter.ready or converter.convert(sql_of(first)) is None:
+            self.set_path(table, "replay", converter.why)
+            return 0, False
+        converter.rewrites = 0  # that was a look before starting; the run converts it again
+        unhexed = [c.name for c in converter.targets if converter.hex_mode and c.kind in (bulkload.BIN,
+                                                                                          bulkload.BIT)]
+        self.set_path(table, "bulk", f"its {len(converter.targets)} columns' values convert exactly"
+                      + (f"; {', '.join(unhexed)} from hex via UNHEX" if unhexed else ""))
+
+        def streamed(sql: bytes) -> None:
+            copy.add(sql)
+            fed(sql)
+
+        what = f"bulk-loading table {table}"
+        rows = statements = 0
+        while True:  # one run (and transaction) per bulkload.RUN_BYTES of statements
+            copy.restart()
+            try:
+                result = bulkload.load_run(conn, converter, feed, sql=sql_of, belongs=belongs, fed=streamed,
+                                           limit=bulkload.RUN_BYTES)
+                if result.warnings:
+                    # LOAD DATA LOCAL turns errors into warnings; the INSERTs say
+                    # what the server really does with these values.
+                    _execute(conn, b"ROLLBACK", what)
+                    _execute(conn, b"SET unique_checks = @drc_unique_checks", what)
+                    for sql in copy:
+                        rows += _execute(conn, sql, f"replaying the INSERTs of {table}")
+                    why = (f"LOAD DATA LOCAL gave {result.warnings} warning(s) ({result.first_warning}): "
+                           "rolled back, INSERTs replayed")
+                    if statements:
+                        self.set_path(table, "bulk+replay", f"its first {statements} statement(s) "
+                                                            f"bulk-loaded, then {why}")
+                    else:
+                        self.set_path(table, "replay", why)
+                    return rows, False
+                _execute(conn, b"COMMIT", what)
+                _execute(conn, b"SET unique_checks = @drc_unique_checks", what)
+            except pymysql.err.MySQLError as exc:
+                raise server_error(exc, what) from None
+            rows += result.rows
+            statements += result.statements
+            if result.stopped:
+                self.set_path(table, "bulk+replay", f"its first {statements} statement(s) bulk-loaded, "
+                                                    f"then {result.stopped}")
+                return rows, False
+            if not result.full or not _more(feed, belongs):
+                break
+        if converter.rewrites:
+            path, why = self.paths[table]
+            self.set_path(table, path, f"{why}; \\N, \\% or \\_ rewritten in {converter.rewrites} "
+                                       "statement(s)")
+        return rows, True
+
+
+def _more(feed: bulkload.Feed[Any], belongs: Callable[[Any], bool]) -> bool:
+    """Is the next statement of the feed one of the run's?"""
+    try:
+        item = next(feed)
+    except StopIteration:
+        return False
+    feed.give_back(item)
+    return belongs(item)
+
+
 class _Loader:
     def __init__(self, connect: Connect, staging_db: str, workers: int, progress: _Progress,
-                 cancel: threading.Event | None, spool_dir: str | None) -> None:
+                 cancel: threading.Event | None, spool_dir: str | None, bulk: _Bulk,
+                 connect_bulk: Connect | None) -> None:
         self.connect = connect
+        self.connect_bulk = connect_bulk
+        self.bulk = bulk
         self.db = staging_db
         self.workers = workers
         self.progress = progress
@@ -300,53 +432,97 @@ class _Loader:
 
     def work(self) -> None:
         conn = None
+        session: tuple[str | None, str] | None = None  # (charset, why) for the bulk path
+        copy = bulkload.ReplayCopy(self.spool_dir)
         try:
             while True:
                 spool = self.take()
                 if spool is None:
                     return
                 if conn is None:
-                    conn = self.connect()
-                    self.prepare(conn)
-                self.load(conn, spool)
+                    if self.bulk.enabled and self.connect_bulk is not None:
+                        conn = self.connect_bulk()
+                        conn.packet_size = self.bulk.packet
+                        self.prepare(conn)
+                        session = _session(conn)
+                    else:
+                        conn = self.connect()
+                        self.prepare(conn)
+                self.load(conn, spool, session, copy)
         except BaseException as exc:
             with self.cv:
                 if self.failure is None:
                     self.failure = exc
                 self.cv.notify_all()
         finally:
+            copy.close()
             if conn is not None:
                 conn.close()
 
-    def load(self, conn: pymysql.connections.Connection, spool: _Spool) -> None:
-        name = spool.table
+    def records(self, spool: _Spool) -> Iterator[bytes]:
+        """The spool's statements, waiting for the ones still being written."""
         index = 0
-        rows = 0
         while True:
             with self.cv:
                 while index >= len(spool.extents) and not spool.done:
                     self.check()
                     self.cv.wait(_WAIT)
                 if index >= len(spool.extents):
-                    break
+                    return
                 offset, length = spool.extents[index]
             index += 1
             block = os.pread(self.fd, length, offset)
             at = 0
             while at < length:
-                self.check()
                 size = int.from_bytes(block[at:at + 8], "little")
-                sql = block[at + 8:at + 8 + size]
+                yield block[at + 8:at + 8 + size]
                 at += 8 + size
-                count = _execute(conn, sql, f"loading table {name}")
-                if sql.startswith(b"INSERT") or sql.startswith(b"REPLACE"):
-                    rows += count
-                    self.progress.add(count, size)
-                else:
-                    self.progress.add(0, size)
+
+    def load(self, conn: pymysql.connections.Connection, spool: _Spool,
+             session: tuple[str | None, str] | None, copy: bulkload.ReplayCopy) -> None:
+        name = spool.table
+        rows = 0
+        feed: bulkload.Feed[bytes] = bulkload.Feed(self.records(spool))
+        plan: bulkload.TablePlan | None = None
+        decided = False
+
+        def fed(sql: bytes) -> None:
+            self.check()
+            self.progress.add(0, len(sql))
+
+        for sql in feed:
+            self.check()
+            if sql.startswith(b"INSERT") and not decided:
+                decided = True
+                plan = self.bulk.decide(conn, self.db, name, session)
+            if plan is not None and sql.startswith(b"INSERT"):
+                feed.give_back(sql)
+                loaded, keep = self.bulk.run(conn, plan, feed, copy, sql_of=bytes,
+                                             belongs=_is_insert, fed=fed)
+                rows += loaded
+                self.progress.add(loaded, 0)
+                plan = plan if keep else None
+                continue
+            count = _execute(conn, sql, f"loading table {name}")
+            if sql.startswith(b"INSERT") or sql.startswith(b"REPLACE"):
+                rows += count
+                self.progress.add(count, len(sql))
+            else:
+                self.progress.add(0, len(sql))
         with self.cv:
             self.rows[name] = self.rows.get(name, 0) + rows
             self.table_bytes[name] = self.table_bytes.get(name, 0) + spool.nbytes
+
+
+def _is_insert(sql: bytes) -> bool:
+    return sql.startswith(b"INSERT")
+
+
+def _session(conn: pymysql.connections.Connection) -> tuple[str | None, str]:
+    try:
+        return bulkload.read_session(conn)
+    except pymysql.err.MySQLError as exc:
+        raise server_error(exc, "reading the session's character set and sql_mode") from None
 
 
 def _prepare_schema(conn: pymysql.connections.Connection, staging_db: str, replace: bool) -> None:
@@ -367,7 +543,8 @@ def _prepare_schema(conn: pymysql.connections.Connection, staging_db: str, repla
 def load_dump(connect: Connect, staging_db: str, statements: Iterable[Statement], *,
               workers: int | None = None, progress: Progress | None = None,
               cancel: threading.Event | None = None, replace: bool = False,
-              spool_dir: str | None = None) -> LoadReport:
+              spool_dir: str | None = None, bulk: bool | None = None,
+              connect_bulk: Connect | None = None, on_table: TablePath | None = None) -> LoadReport:
     """Create `staging_db` and load `statements` (from `split_dump`) into it.
 
     `connect()` must return a new autocommit connection with rights to
@@ -377,11 +554,21 @@ def load_dump(connect: Connect, staging_db: str, statements: Iterable[Statement]
     serial in dump order, 2-4 = that many data connections. `progress`
     may be called from worker threads. Raises RestoreError (the staging
     schema is then incomplete: the caller drops it) or RestoreCancelled.
+
+    `connect_bulk()` returns the same connection as a `bulkload.BulkConnection`
+    (LOAD DATA LOCAL from a stream); with it, and unless `bulk` is False, each
+    table's rows are bulk-loaded where they convert exactly (docs/restore.md)
+    and the others replayed. `on_table(table, path, why)` hears each
+    table's path when it is decided, from any thread.
     """
     started = time.monotonic()
     report = LoadReport(staging_db=staging_db)
     tracker = _Progress(progress)
     conn = connect()
+    state = _Bulk("bulk load turned off" if bulk is False else
+                  "" if connect_bulk is not None else "no LOAD DATA LOCAL connection was given",
+                  spool_dir, on_table)
+    bulk_conn: Any = None
     try:
         if workers is None:
             tuned, why = server_tuned(conn)
@@ -391,23 +578,44 @@ def load_dump(connect: Connect, staging_db: str, statements: Iterable[Statement]
         report.workers = workers
         report.parallel = workers > 1
         _prepare_schema(conn, staging_db, replace)
+        if state.enabled and connect_bulk is not None:
+            # Asked before any table loads: a refusal means statement replay throughout.
+            bulk_conn = connect_bulk()
+            state.refused = bulkload.probe(bulk_conn, staging_db) or ""
+            state.packet = bulk_conn.packet_size
+        report.bulk_refused = state.refused
+        report.notes.append("bulk load: LOAD DATA LOCAL INFILE where a table's rows convert exactly, "
+                            "INSERT replay elsewhere" if state.enabled else
+                            f"bulk load off ({state.refused}): every table replays its INSERTs")
         if workers == 1:
-            _load_serial(conn, staging_db, statements, report, tracker, cancel)
+            if bulk_conn is not None and state.enabled:
+                conn.close()
+                conn, bulk_conn = bulk_conn, None  # the serial load streams on the probed connection
+            _load_serial(conn, staging_db, statements, report, tracker, cancel, state)
         else:
+            if bulk_conn is not None:
+                bulk_conn.close()
+                bulk_conn = None
             _load_parallel(connect, conn, staging_db, statements, report, tracker, cancel, workers,
-                           spool_dir)
+                           spool_dir, state, connect_bulk)
     finally:
         conn.close()
+        if bulk_conn is not None:
+            bulk_conn.close()
+    report.paths = dict(state.paths)
     report.seconds = time.monotonic() - started
     tracker.set("loaded")
     return report
 
 
 def _load_serial(conn: pymysql.connections.Connection, staging_db: str, statements: Iterable[Statement],
-                 report: LoadReport, tracker: _Progress, cancel: threading.Event | None) -> None:
+                 report: LoadReport, tracker: _Progress, cancel: threading.Event | None,
+                 bulk: _Bulk) -> None:
     """One connection, dump order: what `mariadb DB < dump.sql` does. The
     statements are pulled on a second thread, so download, decompression
-    and splitting overlap with the server's work."""
+    and splitting overlap with the server's work. A table's run of INSERTs
+    streams straight into LOAD DATA where it converts (no spool: only the
+    run in progress is kept on disk, for a replay after warnings)."""
     from dr_console.restore.s3stream import prefetch  # a generic thread-ahead iterator
 
     t0 = time.monotonic()
@@ -415,32 +623,74 @@ def _load_serial(conn: pymysql.connections.Connection, staging_db: str, statemen
         _execute(conn, sql, "session setup")
     _execute(conn, f"USE {quote_ident(staging_db)}".encode(), "selecting the staging schema")
     tracker.set("load")
-    for stmt in prefetch(statements, depth=64, cancel=cancel):
-        if cancel is not None and cancel.is_set():
-            raise RestoreCancelled("restore cancelled; the staging schema is incomplete")
-        if stmt.kind is Kind.DATABASE:
-            continue
-        count = _execute(conn, stmt, f"{stmt.kind} statement for {stmt.table or stmt.name or 'the dump'}")
-        size = len(stmt.sql)
-        report.statements += 1
-        report.bytes += size
-        if stmt.kind is Kind.DATA and stmt.table is not None:
-            report.table_bytes[stmt.table] = report.table_bytes.get(stmt.table, 0) + size
-            report.tables.setdefault(stmt.table, 0)
-            if stmt.verb == "INSERT":
-                report.tables[stmt.table] += count
-                tracker.add(count, size)
+    feed: bulkload.Feed[Statement] = bulkload.Feed(prefetch(statements, depth=64, cancel=cancel))
+    plans: dict[str, bulkload.TablePlan | None] = {}
+    copy = bulkload.ReplayCopy(bulk.spool_dir)
+
+    try:
+        for stmt in feed:
+            if cancel is not None and cancel.is_set():
+                raise RestoreCancelled("restore cancelled; the staging schema is incomplete")
+            if stmt.kind is Kind.DATABASE:
                 continue
-        elif stmt.kind is Kind.TABLE_DDL and stmt.verb == "CREATE" and stmt.table is not None:
-            report.tables.setdefault(stmt.table, 0)
-        tracker.add(0, size)
+            table = stmt.table
+            if stmt.kind is Kind.DATA and stmt.verb == "INSERT" and table is not None:
+                if table not in plans:
+                    # The session as the dump left it here (SET NAMES may change between tables).
+                    plans[table] = bulk.decide(conn, staging_db, table,
+                                               _session(conn) if bulk.enabled else None)
+                plan = plans[table]
+                if plan is not None:
+                    feed.give_back(stmt)
+                    report.tables.setdefault(table, 0)
+
+                    def fed(sql: bytes, table: str = table) -> None:
+                        if cancel is not None and cancel.is_set():
+                            raise RestoreCancelled("restore cancelled; the staging schema is incomplete")
+                        report.statements += 1
+                        report.bytes += len(sql)
+                        report.table_bytes[table] = report.table_bytes.get(table, 0) + len(sql)
+                        tracker.add(0, len(sql))
+
+                    rows, keep = bulk.run(conn, plan, feed, copy, sql_of=_sql_of,
+                                          belongs=lambda s, t=table: _insert_into(s, t), fed=fed)
+                    report.tables[table] += rows
+                    tracker.add(rows, 0)
+                    if not keep:
+                        plans[table] = None
+                    continue
+            count = _execute(conn, stmt, f"{stmt.kind} statement for {stmt.table or stmt.name or 'the dump'}")
+            size = len(stmt.sql)
+            report.statements += 1
+            report.bytes += size
+            if stmt.kind is Kind.DATA and table is not None:
+                report.table_bytes[table] = report.table_bytes.get(table, 0) + size
+                report.tables.setdefault(table, 0)
+                if stmt.verb == "INSERT":
+                    report.tables[table] += count
+                    tracker.add(count, size)
+                    continue
+            elif stmt.kind is Kind.TABLE_DDL and stmt.verb == "CREATE" and table is not None:
+                report.tables.setdefault(table, 0)
+            tracker.add(0, size)
+    finally:
+        copy.close()
     report.phase_seconds["serial"] = time.monotonic() - t0
+
+
+def _sql_of(stmt: Statement) -> bytes:
+    return stmt.sql
+
+
+def _insert_into(stmt: Statement, table: str) -> bool:
+    return stmt.kind is Kind.DATA and stmt.verb == "INSERT" and stmt.table == table
 
 
 def _load_parallel(connect: Connect, conn: pymysql.connections.Connection, staging_db: str,
                    statements: Iterable[Statement], report: LoadReport, tracker: _Progress,
-                   cancel: threading.Event | None, workers: int, spool_dir: str | None) -> None:
-    loader = _Loader(connect, staging_db, workers, tracker, cancel, spool_dir)
+                   cancel: threading.Event | None, workers: int, spool_dir: str | None,
+                   bulk: _Bulk, connect_bulk: Connect | None) -> None:
+    loader = _Loader(connect, staging_db, workers, tracker, cancel, spool_dir, bulk, connect_bulk)
     fd, path = tempfile.mkstemp(prefix="drc-restore-spool-", dir=spool_dir)
     os.unlink(path)  # anonymous: the space comes back however we exit
     loader.fd = fd

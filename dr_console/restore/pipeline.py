@@ -27,7 +27,7 @@ from dr_console.restore.errors import (
     StagingMismatch,
     WrongDatabase,
 )
-from dr_console.restore.loader import Connect, LoadReport, Progress, load_dump, server_error
+from dr_console.restore.loader import Connect, LoadReport, Progress, TablePath, load_dump, server_error
 from dr_console.restore.s3stream import ResumableReader, prefetch
 from dr_console.restore.sqlsplit import DumpSplitter, Kind, Statement
 from dr_console.schema import MySQLServer, Store
@@ -45,25 +45,42 @@ def staging_name(live_db: str) -> str:
     return name
 
 
-def connector(server: MySQLServer | Account | Connect, *, read_timeout: int = 3600) -> Connect:
+def connector(server: MySQLServer | Account | Connect, *, read_timeout: int = 3600,
+              bulk: bool = False) -> Connect:
     """A `connect()` for the loader: the restore account (see `mysqldb`),
     timeouts on every socket operation (a statement may legitimately take
     long: an index build on a big table), and a client packet limit that
-    fits any dump."""
+    fits any dump. `bulk`: a `bulkload.BulkConnection` (LOAD DATA LOCAL
+    from a stream), whose server waits as long for the stream's next
+    packet (net_read_timeout) as the client waits for the server."""
     if callable(server) and not isinstance(server, MySQLServer | Account):
         return server
     account = server if isinstance(server, Account) else Account.restore(server)
     reached = False
+    streaming = None
+    if bulk:
+        from dr_console.restore.bulkload import BulkConnection
+
+        streaming = BulkConnection
 
     def connect() -> pymysql.connections.Connection:
         nonlocal reached
         try:
-            conn = mysqldb.connect(account, read_timeout=read_timeout, max_packet=MAX_PACKET)
+            conn = mysqldb.connect(account, read_timeout=read_timeout, max_packet=MAX_PACKET,
+                                   streaming_class=streaming)
         except MySQLAccessError as exc:
             if reached and exc.unreachable:
                 raise ConnectionLost(str(exc)) from None  # it answered before: it went away
             raise RestoreError(str(exc)) from None
         reached = True
+        if bulk:
+            try:
+                # A table's stream waits on the dump's download and split: as long
+                # as a statement may take, not the server's default 30 s.
+                conn.query(f"SET SESSION net_read_timeout={int(read_timeout)}")
+            except pymysql.err.MySQLError as exc:
+                conn.close()
+                raise server_error(exc, "setting net_read_timeout") from None
         return conn
 
     return connect
@@ -106,6 +123,8 @@ def restore_into_staging(
     verify: bool = True,
     client: S3Client | None = None,
     spool_dir: str | None = None,
+    bulk: bool | None = None,
+    on_table: TablePath | None = None,
 ) -> LoadReport:
     """Restore the dump at `location` (its key in the store's bucket, prefix
     included, as listings and `backup_database` give it) into a staging
@@ -122,6 +141,10 @@ def restore_into_staging(
     "data" counts plain data bytes loaded after the read ended; then
     "objects", "verify", "done". Returns the LoadReport (with `verified`
     set when a manifest's size and sha256 matched).
+
+    Rows are bulk-loaded (LOAD DATA LOCAL) where they convert exactly and
+    the server allows it, unless `bulk` is False; `on_table(table, path,
+    why)` hears each table's path (docs/restore.md, "Bulk load").
     """
     expected = live_db if expect_database is _LIVE else expect_database
     staging = staging_db or staging_name(live_db)
@@ -142,11 +165,15 @@ def restore_into_staging(
     compression = manifest.compression if manifest is not None else "auto"
     fetched = prefetch(reader, cancel=cancel)
     statements = _split(decompress(fetched, compression), splitter)
+    connect_bulk = None
+    if bulk is not False and isinstance(server_cfg_or_connect, MySQLServer | Account):
+        connect_bulk = connector(server_cfg_or_connect, bulk=True)
     try:
         return _load_checked(statements, splitter, reader, manifest, connector(server_cfg_or_connect),
                              staging, expected, where, size, workers=workers, progress=progress,
                              cancel=cancel, verify=verify, spool_dir=spool_dir,
-                             server=server_label(server_cfg_or_connect))
+                             server=server_label(server_cfg_or_connect), bulk=bulk,
+                             connect_bulk=connect_bulk, on_table=on_table)
     finally:
         statements.close()
         fetched.close()  # stops the download thread whatever happened
@@ -156,7 +183,8 @@ def _load_checked(statements: Iterator[Statement], splitter: DumpSplitter, reade
                   manifest: Manifest | None, connect: Connect, staging: str, expected: str | None,
                   where: str, size: int, *, workers: int | None, progress: Progress | None,
                   cancel: threading.Event | None, verify: bool, spool_dir: str | None,
-                  server: str = "the MySQL server") -> LoadReport:
+                  server: str = "the MySQL server", bulk: bool | None = None,
+                  connect_bulk: Connect | None = None, on_table: TablePath | None = None) -> LoadReport:
     first = next(statements, None)
     if first is None:
         raise CorruptCopy(f"{where} holds no SQL statement")
@@ -191,7 +219,8 @@ def _load_checked(statements: Iterator[Statement], splitter: DumpSplitter, reade
 
     try:
         report = load_dump(connect, staging, checked(), workers=workers, progress=report_progress,
-                           cancel=cancel, replace=True, spool_dir=spool_dir)
+                           cancel=cancel, replace=True, spool_dir=spool_dir, bulk=bulk,
+                           connect_bulk=connect_bulk, on_table=on_table)
         report.source_database = database
         report.stored_bytes = reader.bytes_read
         report.sha256 = reader.sha256

@@ -31,6 +31,7 @@ NAME = "metadata-db"
 # What a metadata database is restored from.
 DUMP_KINDS = frozenset({"sql-dump"})
 MY_CNF = "~/.my.cnf"  # the equivalent commands name a file, never a password
+PLAN_TIMEOUT = 3  # seconds the plan waits for the server's answer about LOAD DATA LOCAL
 # Smoke checks that prove the service works, not just its tables.
 OPENSTACK_SMOKE = {"keystone": "token issue", "nova": "server list"}
 
@@ -87,6 +88,36 @@ def read_manifest(client: Any, store: Store, key: str) -> Manifest | None:
         raise StepFailed(f"s3://{store.bucket}/{key}: {exc}") from None
 
 
+def bulk_outlook(server: MySQLServer, db: str) -> str:
+    """The plan's clause on how the rows will load, from one read-only look
+    at the server: whether it takes LOAD DATA LOCAL, and which of the live
+    tables would replay their INSERTs whatever their values."""
+    from dataclasses import replace
+
+    from dr_console.restore import bulkload
+
+    try:
+        account = mysqldb.Account.restore(server)
+        conn = mysqldb.connect(replace(account, timeout=min(account.timeout, PLAN_TIMEOUT)),
+                               read_timeout=PLAN_TIMEOUT)
+    except mysqldb.MySQLAccessError as exc:
+        return (f"{server.name} could not be asked about LOAD DATA LOCAL now ({exc}); it is asked "
+                "again before the load")
+    try:
+        refused, replays = bulkload.outlook(conn, db)
+    except Exception as exc:  # the plan shows whatever the server says, and goes on
+        return f"{server.name}'s answer about LOAD DATA LOCAL could not be read ({type(exc).__name__})"
+    finally:
+        conn.close()
+    if refused:
+        return f"{server.name}: {refused}, so every table replays its INSERTs"
+    if not replays:
+        return f"{server.name} takes LOAD DATA LOCAL; as {db} stands, no table needs INSERT replay"
+    shown = "; ".join(f"{t} ({why})" for t, why in list(replays.items())[:6])
+    more = f"; {len(replays) - 6} more" if len(replays) > 6 else ""
+    return f"{server.name} takes LOAD DATA LOCAL; as {db} stands, INSERT replay for {shown}{more}"
+
+
 def manifest_from_state(state: dict[str, Any]) -> Manifest | None:
     from dr_console.manifest import Manifest
 
@@ -109,6 +140,7 @@ def build(site: Site | None, params: dict[str, Any]) -> Runbook:
     params = {"db": db, "server": server.name, "copy": params.get("copy"), "drill": drill,
               "site_file": str(Path(site.path).resolve())}
     rb = _MetadataRestore(site, server, db, params.get("copy"), drill=drill)
+    rb.bulk_outlook = bulk_outlook(server, db)
     if drill:
         return Runbook(
             name=NAME, title=f"Drill: restore metadata database {db} into a scratch schema",
@@ -136,6 +168,7 @@ class _MetadataRestore:
         # A drill restores into a scratch schema and never touches `db`.
         self.drill = drill
         self._swap_seen = False  # the swap, once seen done, stays done for this process
+        self.bulk_outlook = ""  # the plan's sentence on LOAD DATA LOCAL (build() asks the server)
         self.ref = copies.AssetRef(server.name, "database", db)
         self._hint = copy or copies.cached_choice(site, self.ref, DUMP_KINDS)
 
@@ -205,7 +238,8 @@ class _MetadataRestore:
         unzip = " | gunzip" if location.endswith(".gz") or "<" in location else ""
         base = mysql_base(self.server)
         return (f"{base} -e {shlex.quote(f'CREATE DATABASE {quote_ident(staging)}')} && "
-                f"aws s3 cp{endpoint} {location} -{unzip} | {base} {staging}")
+                f"aws s3 cp{endpoint} {location} -{unzip} | {base} {staging}"
+                f"  # {_paths_note(state, self.bulk_outlook)}")
 
     def _cmd_verify(self, state: dict[str, Any]) -> str:
         staging = state.get("staging", staging_name(self.db, "<run>"))
@@ -252,7 +286,13 @@ class _MetadataRestore:
                  guidance=f"Streams the dump from the store into a new schema next to `{db}`; "
                           "the live database is not touched. The stream's sha256 and size are "
                           "compared with the manifest and the dump must end with its completion "
-                          "trailer: a damaged or truncated copy stops here, staging dropped.",
+                          "trailer: a damaged or truncated copy stops here, staging dropped.\n\n"
+                          "Each table's rows are bulk-loaded with LOAD DATA LOCAL INFILE, streamed "
+                          "from its INSERTs, where they convert exactly (decided from the table's "
+                          "DDL before it loads, then statement by statement); the rest replay "
+                          "their INSERTs as the command does. The log names each table's path "
+                          "and why; the plan asked the server beforehand: "
+                          + (self.bulk_outlook or "not asked") + ".",
                  command=self._cmd_restore, cleanup=self.drop_staging),
             Step("verify-staging", "Verify the staging schema", self.check_verified,
                  self.verify_staging_action,
@@ -530,6 +570,9 @@ class _MetadataRestore:
                 if phase in _PHASES:
                     ctx.log(_PHASES[phase])
 
+        def on_table(table: str, path: str, why: str) -> None:
+            ctx.log(f"table {table}: {_PATH_NAMES.get(path, path)} ({why})")
+
         for _attempt in range(3):
             copy = ctx.state["copy"]
             try:
@@ -537,6 +580,7 @@ class _MetadataRestore:
                     self.site.store(copy["store"]), copy["key"], mysqldb.Account.restore(self.server),
                     self.db, manifest=manifest_from_state(ctx.state), progress=progress,
                     cancel=ctx.cancel_event, expect_database=self.db, staging_db=staging,
+                    on_table=on_table,
                 )
                 break
             except CopyGone as gone:  # deleted since it was chosen: the next good one
@@ -560,7 +604,9 @@ class _MetadataRestore:
         ctx.state["load"] = {"rows": report.rows, "plain_bytes": report.bytes,
                              "stored_bytes": report.stored_bytes, "seconds": round(report.seconds, 3),
                              "workers": report.workers, "parallel": report.parallel,
-                             "spool_bytes": report.spool_bytes, "verified": report.verified}
+                             "spool_bytes": report.spool_bytes, "verified": report.verified,
+                             "bulk_refused": report.bulk_refused,
+                             "paths": {t: list(p) for t, p in sorted(report.paths.items())}}
         ctx.state["staging_loaded"] = True
 
     def verify_restored(self, ctx: Context) -> None:
@@ -745,6 +791,32 @@ class _MetadataRestore:
             ctx.log(f"{self.db} did not exist before the restore: nothing was kept")
 
 
+_PATH_NAMES = {"bulk": "LOAD DATA LOCAL", "replay": "INSERT replay",
+               "bulk+replay": "LOAD DATA LOCAL, then INSERT replay"}
+
+
+def _paths_note(state: dict[str, Any], outlook: str) -> str:
+    """The equivalent command's comment: how dr-console loads the rows
+    (after the load: each table's path; before: the rule and the plan's
+    look at the server)."""
+    load = state.get("load") or {}
+    paths = load.get("paths")
+    if not paths:
+        return ("dr-console streams each table's INSERT rows into LOAD DATA LOCAL INFILE where "
+                "they convert exactly (the same rows) and replays the INSERTs elsewhere"
+                + (f"; {outlook}" if outlook else ""))
+    if load.get("bulk_refused"):
+        return f"dr-console replayed every table's INSERTs: {load['bulk_refused']}"
+    bulk = [t for t, (p, _w) in paths.items() if p == "bulk"]
+    other = [f"{t} ({_PATH_NAMES.get(p, p)}: {w})" for t, (p, w) in paths.items() if p != "bulk"]
+    parts = [f"LOAD DATA LOCAL for {len(bulk)} table(s)" + (f": {', '.join(bulk[:10])}"
+                                                             + (", ..." if len(bulk) > 10 else "")
+                                                             if bulk else "")]
+    if other:
+        parts.append("INSERT replay for " + "; ".join(other[:10]) + ("; ..." if len(other) > 10 else ""))
+    return "dr-console: " + "; ".join(parts)
+
+
 _PHASES = {
     "data": "the copy is read to its end; loading the rest of the data",
     "objects": "creating views, triggers and routines",
@@ -759,6 +831,13 @@ def describe_load(report: LoadReport) -> str:
     mode = f"{report.workers} connections" if report.parallel else "one connection"
     checked = ("sha256 and size equal the manifest's" if report.verified
                else "no manifest, so sha256 and size were compared with nothing (unverified)")
+    bulk = sum(1 for p, _w in report.paths.values() if p == "bulk")
+    if report.bulk_refused:
+        paths = f"every table's INSERTs replayed ({report.bulk_refused})"
+    else:
+        paths = f"{bulk} of {len(report.paths)} table(s) with rows bulk-loaded with LOAD DATA LOCAL"
+        if bulk < len(report.paths):
+            paths += f", {len(report.paths) - bulk} replayed their INSERTs (in part or whole)"
     return (f"loaded {len(report.tables)} tables, {report.rows} rows, {size(report.bytes)} of SQL "
-            f"in {report.seconds:.1f}s over {mode}; the dump ends with its completion trailer; "
-            f"{checked}")
+            f"in {report.seconds:.1f}s over {mode}; {paths}; the dump ends with its completion "
+            f"trailer; {checked}")
