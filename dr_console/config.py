@@ -269,3 +269,8 @@ def _check_boot(site: Site, root: yaml.MappingNode, shown: str) -> None:
                  f"(declared repos: {', '.join(sorted(repos)) or 'none'})", "playbooks")
         if entry.vars_file is not None and not entry.vars_file.is_file():
             fail(f"file not found: {entry.vars_file}", "vars_file")
+    for name in site.drills.boot_hosts:
+        if name not in host_names:
+            raise SiteFileError(shown, _line_of(root, "drills", "boot_hosts", name),
+                                f"drills.boot_hosts.{name}",
+                                f"no host named {name!r} (hosts: {', '.join(sorted(host_names)) or 'none'})")

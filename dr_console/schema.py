@@ -398,11 +398,28 @@ class Rto(_Strict):
         }.get(asset_class)
 
 
+class ScratchBootHost(_Strict):
+    """A bare host a boot-infra drill rebuilds a boot host on: on a boot
+    network of its own (nothing it serves may reach the live one), made bare
+    again after every drill."""
+
+    target: str  # ADDRESS[:PORT] of its sshd, as `run boot-infra --target` takes it
+    # Run on this machine: prints the scratch host's host key fingerprint
+    # (SHA256:…), read out of band (its console, the hypervisor, the lab's
+    # state). Without it a drill cannot pin the key and refuses to go on.
+    fingerprint_command: str | None = None
+    # Run on this machine after every drill, whatever happened: makes the
+    # scratch host bare again (reinstall, snapshot revert, the lab's bare-reset).
+    reset_command: str | None = None
+
+
 class Drills(_Strict):
     """Where drills restore to, never a live target, and how they smoke-test."""
 
     # cloud name -> a server drills attach their restored volumes to
     scratch_servers: dict[str, str] = {}
+    # boot host name (hosts[].name) -> the scratch host its drill rebuilds it on
+    boot_hosts: dict[str, ScratchBootHost] = {}
     # database -> a command run on this machine against the restored scratch
     # schema ({schema}, {db}, {host}, {port}, {site_dir}, {defaults_file}: a
     # 0600 client option file with the restore account); exit 0: the service works.

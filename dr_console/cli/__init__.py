@@ -142,11 +142,18 @@ def build_parser() -> argparse.ArgumentParser:
     drill_volume.add_argument("--cloud", metavar="C")
     drill_volume.add_argument("--copy", metavar="ID")
     drill_volume.add_argument("--attach-timeout", type=float, metavar="SECONDS")
+    drill_boot = drill_sub.add_parser(
+        "boot-infra", help="rebuild a boot host on its scratch host (drills.boot_hosts), prove it "
+        "with the probes, then make the scratch host bare again")
+    drill_boot.add_argument("--host", required=True, metavar="NAME")
+    drill_boot.add_argument("--copy", action="append", default=[], metavar="KIND=LOCATION")
+    drill_boot.add_argument("--fingerprint", metavar="SHA256:…",
+                            help="the scratch host's key (default: the site's fingerprint_command)")
     drill_cleanup = drill_sub.add_parser(
         "cleanup", help="remove what drills left after a crash or a kill (default: every drill "
         "whose cleanup did not finish)")
     drill_cleanup.add_argument("run_id", nargs="?", metavar="RUN_ID")
-    for drill_parser in (drill_db, drill_volume):
+    for drill_parser in (drill_db, drill_volume, drill_boot):
         drill_parser.add_argument("--dry-run", action="store_true",
                                   help="show the plan and every equivalent command; touch nothing")
 

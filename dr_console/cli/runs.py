@@ -141,11 +141,14 @@ def drill(site: Site, args: argparse.Namespace) -> int:
         return drill_all(site, args.asset_class)
     if args.runbook is None:
         raise DrConsoleError("drill what? `drill metadata-db --db X`, `drill payload-volume "
-                             "--volume V`, `drill --all`, or `drill cleanup`")
+                             "--volume V`, `drill boot-infra --host H`, `drill --all`, or "
+                             "`drill cleanup`")
     if args.runbook == "cleanup":
         return drill_cleanup(site, args.run_id)
     if args.runbook == "metadata-db":
         params: dict[str, object] = {"db": args.db, "copy": args.copy, "server": args.server}
+    elif args.runbook == "boot-infra":
+        params = {"host": args.host, "copies": args.copy, "fingerprint": args.fingerprint}
     else:
         params = {"volume": args.volume, "cloud": args.cloud, "copy": args.copy,
                   "attach_timeout": args.attach_timeout}

@@ -21,7 +21,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         description="Start, stop and inspect the local lab: MariaDB, SSH hosts, "
                     "moto (AWS and the offsite store) and an OpenStack control plane.")
     sub = lab.add_subparsers(dest="lab_command",
-                             metavar="{up,down,status,fault,volume-fault,bare-reset}", required=True)
+                             metavar="{up,down,status,fault,volume-fault,bare-reset,bare-fingerprint}",
+                             required=True)
 
     up = sub.add_parser("up", help="start the lab (idempotent); print the site file path")
     up.add_argument("--no-openstack", action="store_true",
@@ -47,6 +48,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     bare = sub.add_parser("bare-reset", help="make the boot network's bare host cold again "
                                              "(new root, new host key, nothing pinned)")
     bare.set_defaults(func=cmd_bare_reset)
+    bare_fp = sub.add_parser("bare-fingerprint",
+                             help="print the bare host's host key fingerprint, as the lab made it "
+                                  "(what its console would show; a drill pins it from here)")
+    bare_fp.set_defaults(func=cmd_bare_fingerprint)
 
     volume_fault = sub.add_parser("volume-fault", help="provoke or undo a fault for the "
                                   "payload-volume runbook (see docs/lab-volumes.md)")
@@ -64,7 +69,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     for parser in (hang, key, quota, shown):
         parser.set_defaults(func=cmd_volume_fault)
 
-    for parser in (up, down, status, fault, bare, hang, key, quota, shown):
+    for parser in (up, down, status, fault, bare, bare_fp, hang, key, quota, shown):
         parser.add_argument("--dir", type=Path, default=DEFAULT_DIR,
                             help="lab directory (default: .lab in the current directory)")
     return lab
@@ -176,6 +181,16 @@ def cmd_bare_reset(args: argparse.Namespace) -> int:
     except LabError as exc:
         return _fail(str(exc))
     print(json.dumps(bare, indent=2))
+    return 0
+
+
+def cmd_bare_fingerprint(args: argparse.Namespace) -> int:
+    from dr_console.lab.runner import read_state
+
+    bare = (read_state(args.dir.resolve()).get("bootnet") or {}).get("bare") or {}
+    if not bare.get("fingerprint"):
+        return _fail(f"no running lab with a boot network in {args.dir}")
+    print(bare["fingerprint"])
     return 0
 
 

@@ -178,12 +178,23 @@ def build(lab_dir: Path, ports: dict[str, int], *, clouds_yaml: Path | None,
         "rto": {"boot-infra": "30m", "metadata": "15m", "payload": "30m"},
         "payload": [rule for rule in PAYLOAD
                     if clouds_yaml is not None or rule["cloud"] != OPENSTACK_CLOUD],
-        **({"drills": {"scratch_servers": {OPENSTACK_CLOUD: DRILL_SERVER},
-                       # A scratch Keystone serves the drill's schema and must issue a token.
-                       "smoke": {"keystone": f"{sys.executable} -m dr_console.lab.scratch_keystone "
-                                             "--lab-dir {site_dir} --schema {schema} "
-                                             "--defaults-file {defaults_file}"}}}
-           if clouds_yaml is not None else {}),
+        "drills": {
+            # boot1's drill rebuilds it on the bare host (a namespace of its
+            # own, its boot network apart from everything live), whose key the
+            # lab reports out of band, and makes it bare again afterwards.
+            "boot_hosts": {bootnet.BOOT1: {
+                "target": f"127.0.0.1:{ports['ssh-bare']}",
+                "fingerprint_command": f"{sys.executable} -m dr_console lab bare-fingerprint "
+                                       "--dir {site_dir}",
+                "reset_command": f"{sys.executable} -m dr_console lab bare-reset --dir " "{site_dir}",
+            }},
+            **({"scratch_servers": {OPENSTACK_CLOUD: DRILL_SERVER},
+                # A scratch Keystone serves the drill's schema and must issue a token.
+                "smoke": {"keystone": f"{sys.executable} -m dr_console.lab.scratch_keystone "
+                                      "--lab-dir {site_dir} --schema {schema} "
+                                      "--defaults-file {defaults_file}"}}
+               if clouds_yaml is not None else {}),
+        },
         # boot1 comes back on the bare host: the rebuild's values (and any
         # fault's) from the lab's rebuild vars, the new key pinned in the
         # bare host's own known_hosts, the proof from probe1.

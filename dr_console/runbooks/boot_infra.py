@@ -32,16 +32,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dr_console import humanize, ssh
+from dr_console import drillrecord, humanize, ssh
 from dr_console.errors import DrConsoleError, HostKeyError
 from dr_console.runbooks import bootprobes, copies
 from dr_console.runbooks import playbook as ansible
-from dr_console.runbooks.engine import Context, Refused, Runbook, Step, StepFailed
+from dr_console.runbooks.drillverdict import COPY, failed_checks, record_failure_step
+from dr_console.runbooks.engine import DRILL, Context, Refused, Runbook, Step, StepFailed
 
 if TYPE_CHECKING:
     import paramiko
 
-    from dr_console.schema import BootHost, Host, Site
+    from dr_console.schema import BootHost, Host, ScratchBootHost, Site
 
 NAME = "boot-infra"
 BUNDLE, ETC, PACKAGES = "git-bundle", "etc-archive", "package-list"
@@ -79,6 +80,14 @@ def work_dir(run_id: str) -> Path:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(path, 0o700)
     return path
+
+
+def drill_known_hosts(host: str) -> Path:
+    """Where a drill pins its scratch host's key: a file of the drills' own,
+    so a drill never adds a line to a known_hosts the live hosts use."""
+    from dr_console.locations import state_dir
+
+    return state_dir() / "drills" / f"{host}.known_hosts"
 
 
 def sha256_file(path: Path) -> str:
@@ -186,22 +195,61 @@ def build(site: Site | None, params: dict[str, Any]) -> Runbook:
                 or set(h.roles) & {"dhcp", "tftp", "ntp", "ftp"}]
         raise DrConsoleError(f"no host {params['host']!r} in {site.path} "
                              f"(boot hosts: {', '.join(boot) or 'none'})")
+    drill = bool(params.get("drill"))
+    scratch = _scratch_host(site, host, params) if drill else None
+    if scratch is not None:
+        params = {**params, "target": scratch.target}
     address, port = parse_target(params.get("target"), host)
+    if scratch is not None:
+        _refuse_live_target(site, address, port)
     fingerprint = params.get("fingerprint")
     params = {"host": host.name, "target": f"{address}:{port}" if params.get("target") else None,
               "copies": parse_copies(params.get("copies")),
               "fingerprint": normalize_fingerprint(fingerprint) if fingerprint else None,
               "check_only": bool(params.get("check_only")), "whole_etc": bool(params.get("whole_etc")),
-              "clear_selections": bool(params.get("clear_selections")),
+              "clear_selections": bool(params.get("clear_selections")), "drill": drill,
               "site_file": str(Path(site.path).resolve())}
-    rb = _BootRebuild(site, host, address, port, params)
+    rb = _BootRebuild(site, host, address, port, params, scratch)
     where = f" on {address}:{port}" if params["target"] else ""
+    if scratch is not None:
+        return Runbook(name=NAME, title=f"Drill: rebuild boot host {host.name} on the scratch host "
+                                        f"{address}:{port}",
+                       target=f"drill:boot-infra:{host.name}", params=params, steps=rb.drill_steps(),
+                       site_file=params["site_file"], kind=DRILL,
+                       finally_steps=[record_failure_step(rb.write_record, rb.copy_location),
+                                      rb.reset_scratch_step()])
     if params["check_only"]:
         title, target = f"Probe the boot services of {host.name}{where}", f"boot-infra:{host.name}:probes"
     else:
         title, target = f"Rebuild boot host {host.name}{where}", f"boot-infra:{host.name}"
     return Runbook(name=NAME, title=title, target=target, params=params, steps=rb.steps(),
                    site_file=params["site_file"])
+
+
+def _scratch_host(site: Site, host: Host, params: dict[str, Any]) -> ScratchBootHost:
+    """The site's scratch host for this boot host's drill; a drill names no
+    target of its own."""
+    if params.get("check_only"):
+        raise DrConsoleError("a drill rebuilds on a scratch host; --check-only probes a live one "
+                             "(use `run boot-infra --check-only`)")
+    scratch = site.drills.boot_hosts.get(host.name)
+    if scratch is None:
+        raise DrConsoleError(
+            f"a drill of {host.name} needs a scratch boot host: drills.boot_hosts.{host.name} "
+            f"(target, fingerprint_command, reset_command) in {site.path}")
+    given = params.get("target")
+    if given and given != scratch.target:
+        raise DrConsoleError(f"a drill rebuilds {host.name} only on its scratch host "
+                             f"{scratch.target} (drills.boot_hosts), not on {given}")
+    return scratch
+
+
+def _refuse_live_target(site: Site, address: str, port: int) -> None:
+    """A scratch target that is a declared host's address is a live host."""
+    for live in site.hosts:
+        if (live.address, live.port) == (address, port):
+            raise DrConsoleError(f"the scratch host {address}:{port} is {live.name}'s address: a drill "
+                                 "never rebuilds a live host. Fix drills.boot_hosts in the site file")
 
 
 def _playbooks_repo(site: Site, boot: BootHost) -> str:
@@ -228,9 +276,11 @@ def _probe_host(site: Site, boot: BootHost) -> Host:
 
 
 class _BootRebuild:
-    def __init__(self, site: Site, host: Host, address: str, port: int, params: dict[str, Any]) -> None:
+    def __init__(self, site: Site, host: Host, address: str, port: int, params: dict[str, Any],
+                 scratch: ScratchBootHost | None = None) -> None:
         self.site = site
         self.host = host
+        self.scratch = scratch  # a drill's scratch host: nothing live is touched
         self.boot = site.boot_host(host.name)
         self.address = address
         self.port = port
@@ -239,7 +289,8 @@ class _BootRebuild:
         self.repo = _playbooks_repo(site, self.boot)
         self.probe = _probe_host(site, self.boot)
         # Absolute: ansible runs from the clone, not from where dr-console started.
-        self.known_hosts = Path(self.boot.known_hosts or host.known_hosts).absolute()
+        self.known_hosts = (drill_known_hosts(host.name) if scratch is not None
+                            else Path(self.boot.known_hosts or host.known_hosts)).absolute()
         self.key_file = Path(host.key_file).absolute()
         self.where = ssh.known_hosts_name(address, port)
         self.target_name = f"{host.name} at {self.where}" if params["target"] else host.name
@@ -546,10 +597,15 @@ class _BootRebuild:
             reader.finish(manifest)
         except CorruptCopy as exc:
             part.unlink(missing_ok=True)
+            ctx.evidence(f"the {kind} matches its manifest", False, str(exc), about=COPY, copy_kind=kind)
             raise StepFailed(f"{kind} refused: {exc}. Choose another with --copy {kind}=s3://…, or "
                              "find out who changed it (the inventory lists every copy and why)") from None
         part.replace(path)
         checked = "sha256 and size equal its manifest's" if manifest else "unverified"
+        ctx.evidence(f"the {kind} matches its manifest", True if manifest else None,
+                     f"sha256 {reader.sha256}, {size} bytes" if manifest
+                     else "no manifest: nothing to compare its sha256 and size with",
+                     about=COPY, copy_kind=kind, sha256=reader.sha256)
         ctx.log(f"{kind}: fetched {humanize.size(size)}, {checked}")
         out_state: dict[str, Any] = {"sha256": reader.sha256, "size": size, "verified": bool(manifest)}
         if manifest is not None:
@@ -658,7 +714,7 @@ class _BootRebuild:
     def _trust(self, ctx: Context, sha: str, fingerprint: str, *, changed: bool) -> None:
         """The operator vouches for the key: --fingerprint, or typed."""
         console = "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the host's own console"
-        given = self.params.get("fingerprint")
+        given = self.params.get("fingerprint") or (self._scratch_fingerprint(ctx) if self.scratch else None)
         if given:
             if given != sha:
                 raise Refused(f"{self.where} offers {sha}, --fingerprint says {given}: NOT pinned, "
@@ -1067,11 +1123,17 @@ class _BootRebuild:
                     f"still wait for its daemon's restart, so this one restarts them ({shown})",
                     "warning")
         run = self._playbook(ctx, check=False, more_vars=more)
-        self._judge(ctx, run, check=False)
+        try:
+            self._judge(ctx, run, check=False)
+        except StepFailed as exc:
+            ctx.evidence("the playbooks apply with no failed task", False, str(exc))
+            raise
         ctx.state.pop("apply_unfinished", None)
         changed = [r.task for r in run.having("changed")]
         counts = run.summary()
         ctx.state["apply"] = {"changed": changed, "counts": counts, "seconds": round(run.seconds, 1)}
+        ctx.evidence("the playbooks apply with no failed task", True,
+                     f"{counts.get('ok', 0)} ok, {len(changed)} changed, 0 failed")
         ctx.log(f"applied: {counts.get('ok', 0)} ok, {len(changed)} changed, "
                 f"{counts.get('skipped', 0)} skipped, 0 failed ({run.seconds:.0f}s)")
 
@@ -1115,12 +1177,118 @@ class _BootRebuild:
             for opened in target_client:
                 opened.close()
         ctx.state["probes"] = {r.service: r.to_state() for r in results}
+        for r in results:
+            ctx.evidence(f"{r.service} answers {self.probe.name} on the boot network", r.ok,
+                         r.got if r.ok else r.line())
         failed = [r for r in results if not r.ok]
         if failed:
             raise StepFailed(f"{len(failed)} of 4 probes failed: "
                              + "; ".join(f"{r.service}: {r.got}" for r in failed)
                              + ". What each sent and what to look at is in the log above")
         ctx.log(f"all four services answer {self.probe.name} on the boot network")
+
+    # the drill: the same rebuild on a scratch host, recorded, the scratch host reset -------------
+
+    def drill_steps(self) -> list[Step]:
+        steps = self.steps()
+        record = Step(
+            "record-drill", "Record the drill beside the copies", lambda ctx: False, self.record_drill,
+            guidance="`<key>.drill.json` beside the git bundle, the /etc archive and the package "
+                     "list in their store: every operator's inventory shows them drilled and "
+                     "smoke-tested (the four services answered), with the date.",
+            command=lambda state: "; ".join(f"aws s3 cp - {self._location(state, kind)}"
+                                            f"{drillrecord.SUFFIX}" for kind in KINDS))
+        return [*steps[:-1], record, steps[-1]]
+
+    def _scratch_command(self, command: str) -> str:
+        return command.replace("{site_dir}", str(Path(self.site.path).resolve().parent)) \
+            .replace("{host}", self.host.name).replace("{target}", f"{self.address}:{self.port}")
+
+    def _scratch_fingerprint(self, ctx: Context) -> str:
+        """The scratch host's key as its own side reports it, out of band."""
+        assert self.scratch is not None
+        command = self.scratch.fingerprint_command
+        if not command:
+            raise Refused(f"a drill pins {self.where}'s key only when the site says what it is: set "
+                          f"drills.boot_hosts.{self.host.name}.fingerprint_command, or give "
+                          "--fingerprint SHA256:… (check it on the scratch host's console)")
+        ran = subprocess.run(self._scratch_command(command), shell=True, capture_output=True,
+                             text=True, timeout=120, stdin=subprocess.DEVNULL)
+        found = re.findall(r"SHA256:[A-Za-z0-9+/]+", ran.stdout)
+        if ran.returncode != 0 or not found:
+            raise Refused(f"the scratch host's fingerprint command (exit {ran.returncode}) printed no "
+                          f"SHA256:… fingerprint: {(ran.stdout + ran.stderr).strip()[-300:]}. Not pinned")
+        ctx.log(f"the scratch host's own side reports {found[-1]} (drills.boot_hosts fingerprint_command)")
+        return normalize_fingerprint(found[-1])
+
+    def record_drill(self, ctx: Context) -> None:
+        from dr_console import __version__
+
+        failed = failed_checks(ctx.state)
+        if failed:
+            raise StepFailed(f"not recorded: checks failed: {', '.join(failed)}")
+        evidence = ctx.state.get("evidence", {})
+        record = drillrecord.DrillRecord(
+            run_id=ctx.run_id, at=datetime.now(UTC).isoformat(timespec="seconds"),
+            copy=self.copy_location(ctx.state), smoke_tested=True,  # the four services answered
+            checks={name: {"passed": c.get("passed"), "detail": c.get("detail", "")}
+                    for name, c in evidence.items()},
+            tool_version=__version__)
+        self.write_record(ctx, record)
+        ctx.log(f"drill recorded beside {len(KINDS)} copies ({drillrecord.SUFFIX}): the bundle of "
+                f"{self.repo}, the /etc archive and package list of {self.host.name}")
+
+    @staticmethod
+    def copy_location(state: dict[str, Any]) -> str:
+        """The copies a record is about: the ones whose content failed, else all."""
+        chosen = state.get("copies") or {}
+        bad = [c.get("copy_kind") for c in state.get("evidence", {}).values()
+               if c.get("about") == COPY and c.get("passed") is False]
+        return ", ".join(chosen[kind]["location"] for kind in (bad or KINDS) if kind in chosen)
+
+    def write_record(self, ctx: Context, record: drillrecord.DrillRecord) -> None:
+        """`<key>.drill.json` beside each copy the record is about."""
+        from dr_console.backup.s3 import store_client
+
+        chosen = ctx.state.get("copies") or {}
+        bad = {c.get("copy_kind") for c in ctx.state.get("evidence", {}).values()
+               if c.get("about") == COPY and c.get("passed") is False}
+        for kind in KINDS:
+            if kind not in chosen or (not record.passed and kind not in bad):
+                continue
+            store = self.site.store(chosen[kind]["store"])
+            store_client(store).put_object(
+                Bucket=store.bucket, Key=drillrecord.record_key(chosen[kind]["key"]),
+                Body=record.to_json().encode(), ContentType="application/json")
+
+    def reset_scratch_step(self) -> Step:
+        command = (self.scratch.reset_command if self.scratch else None) or ""
+        return Step("reset-scratch", "Make the scratch host bare again (always)", lambda ctx: False,
+                    self.reset_scratch,
+                    guidance="Whatever happened: the site's reset command makes the scratch host "
+                             "bare again (nothing the drill installed keeps serving), the key the "
+                             "drill pinned is forgotten and the run's working copies (the /etc "
+                             "archive holds secrets) are removed.",
+                    command=lambda state: self._scratch_command(command) if command
+                    else "# no drills.boot_hosts reset_command: reset the scratch host by hand")
+
+    def reset_scratch(self, ctx: Context) -> None:
+        shutil.rmtree(work_dir(ctx.run_id), ignore_errors=True)
+        self.known_hosts.unlink(missing_ok=True)  # the drills' own file: the next key is a new one
+        assert self.scratch is not None
+        command = self.scratch.reset_command
+        if not command:
+            raise StepFailed(f"the scratch host {self.where} still runs what the drill installed: no "
+                             f"drills.boot_hosts.{self.host.name}.reset_command; reset it by hand")
+        line = self._scratch_command(command)
+        ran = subprocess.run(line, shell=True, capture_output=True, text=True, timeout=600,
+                             stdin=subprocess.DEVNULL)
+        output = (ran.stdout + ran.stderr).strip()
+        if ran.returncode != 0:
+            raise StepFailed(f"the scratch host {self.where} may still run what the drill installed: "
+                             f"its reset failed (exit {ran.returncode}: {output[-300:]}); run it "
+                             f"again: {line}")
+        ctx.log(f"the scratch host {self.where} is bare again (its reset command exited 0)")
 
     # 10. report --------------------------------------------------------------------------------------
 

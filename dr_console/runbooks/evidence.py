@@ -77,6 +77,11 @@ def build(run_id: str) -> dict[str, Any]:
     checks = [{"name": name, **check} for name, check in evidence.items()]
     verdict = _verdict(outcome, checks)
     copy = dict(state.get("copy") or {})
+    several = state.get("copies") or {}  # a boot rebuild reads three copies
+    if not copy and several:
+        # The oldest of them is the RPO the rebuild achieved.
+        kind, oldest = min(several.items(), key=lambda item: item[1].get("created_at") or "9999")
+        copy = {**oldest, "kind": kind}
     sha = copy.get("sha256") or next((c.get("sha256") for c in checks if c.get("sha256")), None) \
         or (state.get("manifest") or {}).get("sha256")
     started = datetime.fromisoformat(head["ts"])
@@ -104,6 +109,8 @@ def build(run_id: str) -> dict[str, Any]:
                 "wall_seconds": round(run.duration, 3) if run.duration is not None else None,
                 "target_seconds": target,
                 "within_target": (active <= target) if finished and target else None},
+        "copies": {kind: {"location": c.get("location"), "sha256": c.get("sha256"),
+                          "created_at": c.get("created_at")} for kind, c in several.items()},
         "steps": _steps(records),
         "checks": checks,
         "cleanup": state.get("cleanup"),
@@ -160,7 +167,9 @@ def markdown(report: dict[str, Any]) -> str:
              f"- location: `{copy['location']}` ({copy['kind']})",
              f"- sha256: `{copy['sha256'] or 'none recorded (no manifest)'}`",
              f"- made: {copy['created_at'] or '?'}; RPO achieved: "
-             f"{seconds(copy['rpo_achieved_seconds'])}", "",
+             f"{seconds(copy['rpo_achieved_seconds'])}",
+             *(f"- {kind}: `{c['location']}`, sha256 `{c['sha256'] or '?'}`, made {c['created_at'] or '?'}"
+               for kind, c in (report.get("copies") or {}).items()), "",
              "## RTO", "",
              f"- measured: {seconds(rto['measured_seconds'])} of work "
              f"({seconds(rto['wall_seconds'])} from start to end)",

@@ -183,6 +183,14 @@ def drillable(site: Site, asset_class: str | None
         if item.runbook is None:
             skipped.append((item.name, "no runbook can drill it"))
             continue
+        if item.runbook == "boot-infra":
+            # Drilled even when its copies are past the RPO: whether they
+            # still rebuild the host is what the drill finds out.
+            if item.params.get("host") not in site.drills.boot_hosts:
+                skipped.append((item.name, "no scratch boot host (drills.boot_hosts)"))
+            else:
+                targets.append((item.name, item.runbook, dict(item.params)))
+            continue
         if item.copy is None:
             skipped.append((item.name, "no good copy to drill"))
             continue

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 MODES = ("LIVE", "DRILL")
 # The runbooks with a drill (their `drill` parameter points them at scratch targets).
-DRILLABLE_RUNBOOKS = ("metadata-db", "payload-volume")
+DRILLABLE_RUNBOOKS = ("metadata-db", "payload-volume", "boot-infra")
 
 # How long an error text may be in the header; the notification and the log
 # have the whole of it.

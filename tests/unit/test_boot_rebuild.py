@@ -402,3 +402,107 @@ def test_a_new_host_key_is_pinned_only_when_vouched_for(
         assert pinned.read_text() == f"[127.0.0.1]:2205 ssh-ed25519 {offered.get_base64()}\n"
     else:
         assert not pinned.exists()
+
+
+# -- the drill: a scratch host only, its key from the site, reset afterwards ------------------
+
+DRILLS = """\
+drills:
+  boot_hosts:
+    boot1:
+      target: {target}
+      fingerprint_command: "{fingerprint}"
+      reset_command: "{reset}"
+"""
+
+
+def _drill_site(tmp_path: Path, target: str = "127.0.0.1:2205", fingerprint: str = "echo none",
+                reset: str = "true") -> Path:
+    return write_site(tmp_path, SITE + DRILLS.format(target=target, fingerprint=fingerprint, reset=reset))
+
+
+def test_a_drill_rebuilds_on_the_scratch_host_and_ends_by_resetting_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    runbook = boot_infra.build(load_site(_drill_site(tmp_path)), {"host": "boot1", "drill": True})
+    assert runbook.kind == "drill" and runbook.target == "drill:boot-infra:boot1"
+    assert runbook.params["target"] == "127.0.0.1:2205"
+    ids = [s.id for s in runbook.steps]
+    assert ids[-2:] == ["record-drill", "report"] and "prove-services" in ids
+    assert [s.id for s in runbook.finally_steps] == ["record-failure", "reset-scratch"]
+    # The key goes to the drills' own known_hosts, never to the live one's.
+    pin = next(s for s in runbook.steps if s.id == "pin-target")
+    assert str(tmp_path / "state" / "dr-console" / "drills" / "boot1.known_hosts") in pin.command({})
+    assert "rebuilt_hosts" not in pin.command({})
+
+
+@pytest.mark.parametrize(("site_text", "params", "words"), [
+    (SITE, {}, "drills.boot_hosts.boot1"),  # no scratch host declared
+    (None, {"target": "127.0.0.1:9999"}, "only on its scratch host"),
+    (None, {"check_only": True}, "--check-only"),
+])
+def test_a_drill_without_its_scratch_host_is_refused(tmp_path: Path, site_text: str | None,
+                                                     params: dict[str, Any], words: str) -> None:
+    path = write_site(tmp_path, site_text) if site_text else _drill_site(tmp_path)
+    with pytest.raises(DrConsoleError, match=words.replace(".", r"\.").replace("-", r"\-")):
+        boot_infra.build(load_site(path), {"host": "boot1", "drill": True, **params})
+
+
+def test_a_drill_never_names_a_live_host(tmp_path: Path) -> None:
+    # boot1 itself is at 10.0.0.5:22: a scratch target there is the live host.
+    with pytest.raises(DrConsoleError, match="is boot1's address: a drill never rebuilds a live host"):
+        boot_infra.build(load_site(_drill_site(tmp_path, target="10.0.0.5:22")),
+                         {"host": "boot1", "drill": True})
+
+
+def test_a_scratch_host_for_an_unknown_host_names_file_line_and_key(tmp_path: Path) -> None:
+    text = SITE + DRILLS.format(target="127.0.0.1:2205", fingerprint="x", reset="y").replace(
+        "    boot1:", "    boot9:")
+    with pytest.raises(SiteFileError) as caught:
+        load_site(write_site(tmp_path, text))
+    message = str(caught.value)
+    assert "drills.boot_hosts.boot9" in message and "no host named 'boot9'" in message
+    assert f":{text.splitlines().index('    boot9:') + 1}:" in message
+
+
+@pytest.mark.parametrize(("printed", "outcome", "words"), [
+    ("<the offered one>", Outcome.SUCCEEDED, ""),
+    ("SHA256:" + "B" * 43, Outcome.REFUSED, "--fingerprint says SHA256:BBB"),
+    ("nothing useful", Outcome.REFUSED, "printed no SHA256"),
+])
+def test_a_drill_pins_the_key_its_scratch_host_reports(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offered: paramiko.PKey,
+        printed: str, outcome: Outcome, words: str) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    from dr_console import ssh
+
+    if printed == "<the offered one>":
+        printed = ssh.fingerprint(offered).split()[1]
+    runbook = boot_infra.build(load_site(_drill_site(tmp_path, fingerprint=f"echo 256 {printed} x")),
+                               {"host": "boot1", "drill": True})
+    runbook.steps = [s for s in runbook.steps if s.id == "pin-target"]
+    runbook.finally_steps = []
+    for step in runbook.steps:
+        step.verify = lambda ctx: None
+    result = Engine(runbook, ListSink(), assume_yes=True).run()  # as `drill` runs it
+    assert result.outcome is outcome, result.message
+    assert words in result.message
+    pinned = ssh.pinned_key(boot_infra.drill_known_hosts("boot1"), "127.0.0.1", 2205)
+    assert (pinned is not None) == (outcome is Outcome.SUCCEEDED)
+    assert not (tmp_path / "rebuilt_hosts").exists()  # the live hosts' file untouched
+
+
+def test_a_reset_that_fails_says_what_is_left(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    runbook = boot_infra.build(load_site(_drill_site(tmp_path, reset="echo no console; exit 3")),
+                               {"host": "boot1", "drill": True})
+    runbook.steps = []
+    runbook.finally_steps = [s for s in runbook.finally_steps if s.id == "reset-scratch"]
+    result = Engine(runbook, ListSink(), assume_yes=True).run()
+    left = result.state["cleanup"]
+    assert left["ok"] is False
+    assert "[127.0.0.1]:2205 may still run what the drill installed" in left["left"][0]
+    assert "exit 3: no console" in left["left"][0]
