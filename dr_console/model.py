@@ -132,6 +132,13 @@ class BackupCopy:
     verification: Verification = field(default_factory=Verification)
 
 
+def recency(copy: BackupCopy) -> tuple[datetime, bool]:
+    """Sort key, newest last: on a tie (Cinder stamps whole seconds, and a
+    snapshot and a backup taken together share one) the export counts as
+    newer, since it survives the platform."""
+    return copy.created_at, copy.strategy is Strategy.EXPORT
+
+
 def is_good(copy: BackupCopy) -> bool:
     """A copy we can restore from: nothing failed, and either its integrity
     is proven or, lacking a manifest, its content shows it complete."""

@@ -24,6 +24,7 @@ from dr_console.model import (
     Status,
     Strategy,
     is_good,
+    recency,
     unreachable_source_id,
 )
 from dr_console.schema import Match, Rule, Site
@@ -152,7 +153,7 @@ def orphan_coverages(site: Site, orphans: Iterable[tuple[str, str | None, str, B
     for (name, kind, store), copies in sorted(groups.items()):
         asset = Asset(id=f"orphan:{store}:{kind}:{name}", name=name,
                       provider=_LISTED_BY.get(kind, "store"), kind=kind, source=store)
-        ordered = tuple(sorted(copies, key=lambda c: c.created_at, reverse=True))
+        ordered = tuple(sorted(copies, key=recency, reverse=True))
         last_good = next((c for c in ordered if is_good(c)), None)
         newest = humanize.age((now - ordered[0].created_at).total_seconds())
         out.append(Coverage(
@@ -223,7 +224,7 @@ def evaluate_asset(
 ) -> Coverage:
     classification = classification or classify(asset, site)
     asset_class = classification.asset_class
-    ordered = tuple(sorted(copies, key=lambda c: c.created_at, reverse=True))
+    ordered = tuple(sorted(copies, key=recency, reverse=True))
     last_good = next((c for c in ordered if is_good(c)), None)
     rpo = site.rpo.for_class(asset_class)
 

@@ -32,6 +32,12 @@ from dr_console.restore.errors import RestoreError
 
 KEEP_MARK = "__pre_restore_"
 _MAX_NAME = 64
+# How long the swap waits for the live tables' metadata locks. MariaDB's
+# default is a year: a service idle in an open transaction would hang the
+# restore with no word. Past this the swap stops, names who holds them, and
+# moves nothing.
+LOCK_WAIT_SECONDS = 60
+_LOCK_WAIT_TIMEOUT = 1205  # ER_LOCK_WAIT_TIMEOUT
 
 
 def _table(db: str, table: str) -> str:
@@ -126,6 +132,28 @@ def _schema_charset(conn: Any, db: str) -> tuple[str, str]:
     return (rows[0][0], rows[0][1]) if rows else ("utf8mb4", "utf8mb4_general_ci")
 
 
+def _holders(conn: Any, db: str) -> str:
+    """Connections in an open transaction on `db`'s server side, as far as
+    this account may see them (without PROCESS, only its own)."""
+    try:
+        rows = _rows(conn, "SELECT p.ID, p.USER, p.HOST, p.COMMAND, "
+                           "TIMESTAMPDIFF(SECOND, t.trx_started, NOW()) "
+                           "FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p "
+                           "ON p.ID = t.trx_mysql_thread_id WHERE p.DB = %s AND p.ID <> CONNECTION_ID()",
+                     (db,))
+    except Exception:  # no PROCESS privilege, an older server: say what we can
+        rows = []
+    if not rows:
+        return (f"no connection it can see holds {db} (the restore account sees others' only with "
+                "PROCESS: look with SHOW PROCESSLIST as an admin)")
+    return "held by " + "; ".join(f"connection {r[0]} ({r[1]}@{r[2]}, {r[3]}, in a transaction for "
+                                  f"{r[4]}s)" for r in rows[:5])
+
+
+def _lock_wait(exc: Exception) -> bool:
+    return bool(exc.args) and exc.args[0] == _LOCK_WAIT_TIMEOUT
+
+
 def _safe_identifier(name: str) -> None:
     if not name or len(name) > _MAX_NAME or not re.fullmatch(r"[^\x00/\\.]+", name):
         raise RestoreError(f"refusing the schema name {name!r}")
@@ -156,6 +184,7 @@ def swap_in(conn: Any, live_db: str, staging_db: str, keep_db: str | None = None
 
     result = SwapResult(live_db=live_db, keep_db=keep_db, restored_tables=new_tables)
     with conn.cursor() as cur:
+        cur.execute("SET SESSION lock_wait_timeout = %s", (LOCK_WAIT_SECONDS,))
         if schema_exists(conn, live_db):
             charset, collation = _schema_charset(conn, live_db)
             live_objects = _objects(conn, live_db)
@@ -175,15 +204,22 @@ def swap_in(conn: Any, live_db: str, staging_db: str, keep_db: str | None = None
 
         # --- the unprotected window starts: live loses its triggers/views/routines
         window = time.monotonic()
-        for obj in live_objects:
-            _drop(conn, live_db, obj)
         pairs = [f"{_table(live_db, t)} TO {_table(keep_db, t)}" for t in old_tables]
         pairs += [f"{_table(staging_db, t)} TO {_table(live_db, t)}" for t in new_tables]
+        dropped: list[_Object] = []
         try:
+            for obj in live_objects:
+                _drop(conn, live_db, obj)
+                dropped.append(obj)
             cur.execute("RENAME TABLE " + ", ".join(pairs))
         except Exception as exc:
             # Nothing moved (RENAME is all or nothing): put the live objects back.
-            _create_all(conn, live_db, live_objects)
+            _create_all(conn, live_db, dropped)
+            if _lock_wait(exc):
+                raise RestoreError(
+                    f"the live tables of {live_db} stayed in use for {LOCK_WAIT_SECONDS}s: "
+                    f"{_holders(conn, live_db)}. Stop the services that use {live_db} (or KILL "
+                    "that connection), then resume: nothing was moved") from None
             raise RestoreError(f"RENAME TABLE for {live_db} failed; the live tables were not moved: "
                                f"{exc.args[-1] if exc.args else exc}") from None
         # Views last among the new objects: they may use routines and each other.

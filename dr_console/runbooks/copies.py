@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from dr_console import humanize, snapshots
-from dr_console.model import BackupCopy, Coverage, Snapshot, asset_id, is_good
+from dr_console.model import BackupCopy, Coverage, Snapshot, asset_id, is_good, recency
 from dr_console.policy import failure
 from dr_console.runbooks.engine import StepFailed
 from dr_console.schema import Site
@@ -120,7 +120,7 @@ def _ask_sources(site: Site, ref: AssetRef, kinds: Collection[str], *,
         orphans = [o.copy for o in inventory.binding.orphans
                    if o.asset_name == ref.name and o.copy.kind in kinds
                    and o.asset_kind in (None, ref.kind)]
-        found = tuple(sorted(orphans, key=lambda c: c.created_at, reverse=True))
+        found = tuple(sorted(orphans, key=recency, reverse=True))
     return inventory.snapshot, found
 
 
@@ -164,7 +164,7 @@ def choose(site: Site, ref: AssetRef, kinds: Collection[str], log: Log, *,
     found = find(site, ref, kinds, log, refresh=refresh)
     good = [c for c in found.good if c.location not in exclude]
     if good:
-        best = max(good, key=lambda c: c.created_at)
+        best = max(good, key=recency)
         log(f"last good copy ({found.origin}): {best.location}, made {when_text(best.created_at)}")
         return best
     raise NoUsableCopy(no_usable_copy_message(ref, kinds, found, exclude))
@@ -213,4 +213,4 @@ def cached_choice(site: Site, ref: AssetRef, kinds: Collection[str]) -> str | No
     snapshot = snapshots.load(site.path)
     copies = _copies_in(snapshot.coverages, ref, kinds) if snapshot is not None else None
     good = [c for c in copies or () if is_good(c)]
-    return max(good, key=lambda c: c.created_at).location if good else None
+    return max(good, key=recency).location if good else None

@@ -3,6 +3,7 @@ pytest puts this folder on sys.path)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -127,3 +128,21 @@ class PrivateStore:
         stored under `name`'s key for the time `when`."""
         key = f"mysql/{name}/{name}-{timestamp(when)}.sql.gz"
         return backup_database(admin, db, self.store, key, client=self.client(), created_at=when)
+
+
+def stop_services_holding(conn: Any, *dbs: str) -> list[int]:
+    """What stopping the services does before a real restore: end the
+    connections that sit idle in an open transaction on these databases
+    (the lab's Keystone now and then leaves one, and a DROP DATABASE or a
+    swap would wait on its metadata lock). Their pools reconnect. Returns
+    the connection ids ended."""
+    marks = ", ".join(["%s"] * len(dbs))
+    with conn.cursor() as cur:
+        cur.execute("SELECT p.ID FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p "
+                    f"ON p.ID = t.trx_mysql_thread_id WHERE p.DB IN ({marks}) AND p.COMMAND = 'Sleep' "
+                    "AND p.ID <> CONNECTION_ID()", dbs)
+        ended = [int(row[0]) for row in cur.fetchall()]
+        for thread in ended:
+            with contextlib.suppress(Exception):  # it ended on its own meanwhile
+                cur.execute(f"KILL {thread}")
+    return ended

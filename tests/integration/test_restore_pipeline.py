@@ -39,6 +39,7 @@ from dr_console.restore import (
     verify_staging,
 )
 from dr_console.restore.checks import base_tables, schema_exists
+from dr_console.restore.errors import RestoreError
 from dr_console.schema import Secret, Site
 
 pytestmark = pytest.mark.lab
@@ -414,3 +415,50 @@ def test_swap_keeps_the_old_tables_and_moves_objects(store: Any, s3: Any, admin:
     assert not schema_exists(conn, keep)
     with pytest.raises(Exception, match="not a kept"):
         drop_kept(conn, live)
+
+
+def test_a_swap_blocked_by_an_open_transaction_names_it_and_moves_nothing(
+        store: Any, s3: Any, admin: Account, conn: Any, scratch: list[str], uploads: list[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service idle in an open transaction on a live table holds its
+    metadata lock: the swap waits a bounded time, then stops with that
+    connection named, the live tables and triggers as they were."""
+    from dr_console.restore import swap
+
+    live, staging = "drtest_swap_busy", "drtest_swap_busy__staging"
+    scratch.extend([live, staging])
+    plain = FIXTURE.read_bytes()
+    stored = gzip.compress(plain)
+    manifest = _manifest_for(stored, plain, "drtest_sample")
+    key = _upload(s3, store, uploads, stored, "sample-busy.sql.gz", manifest)
+    for _ in range(2):  # once to make the live schema, once more to have a staging to swap
+        restore_into_staging(store, key, admin, live, manifest=manifest,
+                             expect_database="drtest_sample", client=s3)
+        if not schema_exists(conn, live):
+            swap_in(conn, live, staging, keep_db=f"{live}__pre_restore_first")
+            drop_kept(conn, f"{live}__pre_restore_first")
+    service = pymysql.connect(host=admin.host, port=admin.port, user=admin.user,
+                              password=admin.password.reveal() if admin.password else "",
+                              autocommit=False, connect_timeout=5)
+    try:
+        with service.cursor() as cur:
+            cur.execute("SELECT CONNECTION_ID()")
+            holder = cur.fetchone()[0]
+            cur.execute(f"SELECT COUNT(*) FROM `{live}`.parent")  # the transaction's lock
+        monkeypatch.setattr(swap, "LOCK_WAIT_SECONDS", 1)
+        with pytest.raises(RestoreError) as caught:
+            swap_in(conn, live, staging)
+        message = str(caught.value)
+        assert f"the live tables of {live} stayed in use for 1s" in message
+        assert f"connection {holder} (labadmin@" in message and "nothing was moved" in message
+        assert schema_exists(conn, staging) and row_counts(conn, live) == manifest.tables
+        with conn.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA=%s",
+                        (live,))
+            assert cur.fetchone()[0] >= 1  # the live triggers are back
+    finally:
+        service.close()
+    # The service gone, the same swap goes through.
+    result = swap_in(conn, live, staging)
+    drop_kept(conn, result.keep_db)
+    assert row_counts(conn, live) == manifest.tables

@@ -130,6 +130,19 @@ def test_last_good_older_than_rpo_is_critical_with_ages() -> None:
     assert "last good copy is 1d 6h old; RPO is 12h" in cov.reasons[0]
 
 
+@pytest.mark.parametrize("order", [0, 1])
+def test_a_snapshot_and_a_backup_of_the_same_second_the_backup_is_the_last_good(order: int) -> None:
+    # Cinder stamps whole seconds: taken together, they tie. The backup
+    # survives the platform, so it counts as the newer, whatever the listing order.
+    a = asset("app-data", kind="volume", provider="openstack")
+    backup = copy(a, 2, PLATFORM_OK, Strategy.EXPORT, kind="volume-backup")
+    snap = copy(a, 2, PLATFORM_OK, Strategy.SNAPSHOT, kind="volume-snapshot")
+    listed = [snap, backup] if order == 0 else [backup, snap]
+    cov = evaluate_asset(make_site(), a, listed, None, None, NOW)
+    assert cov.last_good is backup
+    assert cov.copies[0] is backup
+
+
 def test_corrupt_newest_falls_back_to_older_good_copy_with_warning() -> None:
     a = asset("shop")
     cov = evaluate_asset(make_site(), a, [copy(a, 1, CORRUPT), copy(a, 6)], None, None, NOW)
