@@ -133,21 +133,21 @@ def _schema_charset(conn: Any, db: str) -> tuple[str, str]:
 
 
 def _holders(conn: Any, db: str) -> str:
-    """Connections in an open transaction on `db`'s server side, as far as
+    """Connections in an open transaction, those using `db` first, as far as
     this account may see them (without PROCESS, only its own)."""
     try:
-        rows = _rows(conn, "SELECT p.ID, p.USER, p.HOST, p.COMMAND, "
+        rows = _rows(conn, "SELECT p.ID, p.USER, p.HOST, p.DB, "
                            "TIMESTAMPDIFF(SECOND, t.trx_started, NOW()) "
                            "FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p "
-                           "ON p.ID = t.trx_mysql_thread_id WHERE p.DB = %s AND p.ID <> CONNECTION_ID()",
-                     (db,))
+                           "ON p.ID = t.trx_mysql_thread_id WHERE p.ID <> CONNECTION_ID() "
+                           "ORDER BY p.DB = %s DESC, t.trx_started", (db,))
     except Exception:  # no PROCESS privilege, an older server: say what we can
         rows = []
     if not rows:
-        return (f"no connection it can see holds {db} (the restore account sees others' only with "
-                "PROCESS: look with SHOW PROCESSLIST as an admin)")
-    return "held by " + "; ".join(f"connection {r[0]} ({r[1]}@{r[2]}, {r[3]}, in a transaction for "
-                                  f"{r[4]}s)" for r in rows[:5])
+        return ("no connection in a transaction that this account can see (it sees other users' "
+                "only with PROCESS: look with SHOW PROCESSLIST as an admin)")
+    return "in a transaction: " + "; ".join(
+        f"connection {r[0]} ({r[1]}@{r[2]}, database {r[3] or 'none'}, for {r[4]}s)" for r in rows[:5])
 
 
 def _lock_wait(exc: Exception) -> bool:
