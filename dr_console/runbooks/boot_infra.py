@@ -252,6 +252,12 @@ def _refuse_live_target(site: Site, address: str, port: int) -> None:
                                  "never rebuilds a live host. Fix drills.boot_hosts in the site file")
 
 
+def _failed_copy_kinds(state: dict[str, Any]) -> list[str]:
+    """The kinds of copy (git-bundle, …) whose content check failed."""
+    return [c["copy_kind"] for c in state.get("evidence", {}).values()
+            if c.get("about") == COPY and c.get("passed") is False and c.get("copy_kind")]
+
+
 def _playbooks_repo(site: Site, boot: BootHost) -> str:
     if boot.playbooks:
         return boot.playbooks
@@ -1242,8 +1248,7 @@ class _BootRebuild:
     def copy_location(state: dict[str, Any]) -> str:
         """The copies a record is about: the ones whose content failed, else all."""
         chosen = state.get("copies") or {}
-        bad = [c.get("copy_kind") for c in state.get("evidence", {}).values()
-               if c.get("about") == COPY and c.get("passed") is False]
+        bad = _failed_copy_kinds(state)
         return ", ".join(chosen[kind]["location"] for kind in (bad or KINDS) if kind in chosen)
 
     def write_record(self, ctx: Context, record: drillrecord.DrillRecord) -> None:
@@ -1251,8 +1256,7 @@ class _BootRebuild:
         from dr_console.backup.s3 import store_client
 
         chosen = ctx.state.get("copies") or {}
-        bad = {c.get("copy_kind") for c in ctx.state.get("evidence", {}).values()
-               if c.get("about") == COPY and c.get("passed") is False}
+        bad = _failed_copy_kinds(ctx.state)
         for kind in KINDS:
             if kind not in chosen or (not record.passed and kind not in bad):
                 continue
