@@ -47,12 +47,13 @@ _RESTORE_LIVE = ("SELECT, INSERT, CREATE, DROP, ALTER, CREATE VIEW, SHOW VIEW, T
                  "CREATE ROUTINE, ALTER ROUTINE, EVENT")
 RESTORE_GRANTS = (
     ("", _RESTORE_LIVE),
-    # LOCK TABLES: the serial load (a server not tuned for restore) replays the dump's own.
-    ("__staging_", _RESTORE_LIVE + ", LOCK TABLES"),
+    # LOCK TABLES: the serial load (a server not tuned for restore) replays the dump's own;
+    # CREATE TEMPORARY TABLES: the bulk load's probe loads one row into a temporary table.
+    ("__staging_", _RESTORE_LIVE + ", LOCK TABLES, CREATE TEMPORARY TABLES"),
     ("__pre_restore_", "SELECT, INSERT, CREATE, DROP, CREATE VIEW, TRIGGER, CREATE ROUTINE, EVENT"),
     # Loaded like staging, never swapped: the swap's SHOW VIEW is not needed.
     ("__drill_", "SELECT, INSERT, CREATE, DROP, ALTER, CREATE VIEW, TRIGGER, CREATE ROUTINE, "
-                 "ALTER ROUTINE, EVENT, LOCK TABLES"),
+                 "ALTER ROUTINE, EVENT, LOCK TABLES, CREATE TEMPORARY TABLES"),
 )
 # What shop's own objects do when they run as their definer.
 OWNER_GRANTS = "SELECT, UPDATE, DELETE, TRIGGER, EVENT, EXECUTE"

@@ -457,7 +457,14 @@ def probe(conn: BulkConnection, db: str) -> str | None:
                 return "the server refuses LOAD DATA LOCAL (local_infile=OFF)"
             conn.packet_size = max(1024, min(PACKET, int(packet) - 1024))
             table = f"{quote_ident(db)}.`drc_bulk_probe`"
-            cur.execute(f"CREATE TEMPORARY TABLE {table} (x INT)")
+            try:
+                cur.execute(f"CREATE TEMPORARY TABLE {table} (x INT)")
+            except pymysql.err.OperationalError as exc:
+                if exc.args and exc.args[0] in (1044, 1142):
+                    # The probe's own need, not the load's: say which grant is missing.
+                    return (f"the restore account may not create a temporary table in {db} "
+                            "(CREATE TEMPORARY TABLES), which the LOAD DATA LOCAL probe needs")
+                raise
         try:
             rows, warnings = conn.load_local(
                 f"LOAD DATA LOCAL INFILE '{STREAM_NAME.decode()}' INTO TABLE {table} {FORMAT}".encode(),

@@ -194,6 +194,14 @@ def test_drill_drop_and_restore_keystone_and_nova(
     assert [(r["runbook"], r["target"], r["outcome"]) for r in runs] == [
         ("metadata-db", "mysql:metadata-db/keystone", "succeeded"),
         ("metadata-db", "mysql:metadata-db/nova", "succeeded")]
+    # The least-privilege restore account may bulk-load: the probe passed and
+    # nova's tables came in by LOAD DATA LOCAL, not by replaying INSERTs.
+    nova_run = Path(xdg["XDG_STATE_HOME"]) / "dr-console" / "runs" / f"{runs[1]['run_id']}.jsonl"
+    records = [json.loads(line) for line in nova_run.read_text().splitlines()]
+    load = [r["state"]["load"] for r in records if r.get("type") == "state" and "load" in r["state"]][-1]
+    assert load["bulk_refused"] == "", load["bulk_refused"]
+    bulk = [table for table, (path, _why) in load["paths"].items() if path == "bulk"]
+    assert len(bulk) >= len(load["paths"]) // 2, load["paths"]
     # Resuming a finished run re-checks the world: the swap is seen done and
     # skipped, so no confirmation is needed even without a terminal.
     again = cli(site_file, xdg, "resume", runs[0]["run_id"])
