@@ -143,3 +143,24 @@ def test_summary_requires_the_payload_part(tmp_path: Path) -> None:
 def test_summary_refuses_a_payload_part_of_another_run(tmp_path: Path) -> None:
     with pytest.raises(summary.BenchError, match="parts of different runs"):
         summary.combine(_parts(tmp_path, payload={**_payload(), "run_id": "19990101T000000Z"}))
+
+
+def test_readme_says_how_each_server_loaded_from_the_run_reports() -> None:
+    restore = _restore()
+    tuned = restore["servers"][0]
+    tuned["product"]["load"] = [{"workers": 3, "parallel": True, "bulk_refused": "",
+                                 "paths": {"a": ["bulk", ""], "b": ["bulk", ""], "c": ["replay", "gbk"]}}]
+    tuned["product"]["step_seconds"] = [{"restore-staging": s, "verify-staging": 4.0, "swap-in": 5.0}
+                                        for s in (40.0, 48.0, 44.0)]
+    stock = json.loads(json.dumps(tuned))
+    stock.update(role="stock", ratio=1.4)
+    stock["product"]["load"] = [{"workers": 1, "parallel": False,
+                                 "bulk_refused": "the server refuses LOAD DATA LOCAL (local_infile=OFF)",
+                                 "paths": {"a": ["replay", ""], "b": ["replay", ""], "c": ["replay", ""]}}]
+    sentence = figures._how_each_loaded({"tuned": tuned, "stock": stock})
+    assert ("on the tuned server, 3 connections in parallel, the data spooled to a temporary file "
+            "meanwhile, 2 of 3 tables by `LOAD DATA LOCAL`") in sentence
+    assert "load 44.0 s, verify 4.0 s, swap 5.0 s (1.60\u00d7)" in sentence
+    assert ("on the stock server, one connection in dump order, streamed (nothing spooled), every "
+            "table's INSERTs replayed (the server refuses LOAD DATA LOCAL (local_infile=OFF))") in sentence
+    assert "(1.40\u00d7)" in sentence
