@@ -211,7 +211,8 @@ def _load_path(load: dict[str, Any]) -> str:
            if load["parallel"] else "one connection in dump order, streamed (nothing spooled)")
     if load.get("bulk_refused"):
         return f"{how}, every table's INSERTs replayed ({load['bulk_refused']})"
-    return f"{how}, {bulk} of {len(paths)} tables by `LOAD DATA LOCAL` (the rest replayed their INSERTs)"
+    rest = f" (the other {len(paths) - bulk} replayed their INSERTs)" if bulk < len(paths) else ""
+    return f"{how}, {bulk} of {len(paths)} tables by `LOAD DATA LOCAL`{rest}"
 
 
 def _median(values: list[float]) -> float:
