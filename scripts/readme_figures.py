@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -215,12 +216,6 @@ def _load_path(load: dict[str, Any]) -> str:
     return f"{how}, {bulk} of {len(paths)} tables by `LOAD DATA LOCAL`{rest}"
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
 def _how_each_loaded(servers: dict[str, dict[str, Any]]) -> str:
     """Why the two servers' ratios differ: what dr-console's load did on
     each (read from its run reports), against the same baseline."""
@@ -230,7 +225,7 @@ def _how_each_loaded(servers: dict[str, dict[str, Any]]) -> str:
         steps = product.get("step_seconds") or []
         timing = ""
         if steps:
-            med = {name: _median([s.get(name, 0.0) for s in steps]) for name in steps[0]}
+            med = {name: statistics.median(s.get(name, 0.0) for s in steps) for name in steps[0]}
             timing = (f"; its steps, median: load {med.get('restore-staging', 0):.1f} s, verify "
                       f"{med.get('verify-staging', 0):.1f} s, swap {med.get('swap-in', 0):.1f} s")
         parts.append(f"on the {role} server, {_load_path(product['load'][0])}{timing} "

@@ -469,6 +469,14 @@ def read_journal(state_home: Path) -> dict[str, Any]:
     return {"run_id": runs[0].stem, "outcome": outcome, "steps": steps, "state": state}
 
 
+def bulk_summary(load: dict[str, Any]) -> str:
+    """How the rows went in, so a silent fallback to INSERT replay shows."""
+    if load.get("bulk_refused"):
+        return f"INSERTs replayed: {load['bulk_refused']}"
+    paths = [path for path, _why in load.get("paths", {}).values()]
+    return f"{paths.count('bulk')} of {len(paths)} tables by LOAD DATA LOCAL"
+
+
 @dataclass
 class Sample:
     side: str
@@ -558,7 +566,7 @@ def measure(server: Server, store: Store, location: str, key: str, samples: int,
             load = sample.load
             print(f"  {index:2d} {PRODUCT:<10} {sample.seconds:8.2f} s  peak RSS "
                   f"{fmt_bytes(sample.maxrss_bytes)}, spooled {fmt_bytes(load['spool_bytes'])}, "
-                  f"{load['workers']} connection(s)")
+                  f"{load['workers']} connection(s), {bulk_summary(load)}")
         else:
             sample = run_baseline(server, script, store)
             print(f"  {index:2d} {BASELINE:<10} {sample.seconds:8.2f} s  largest process "
