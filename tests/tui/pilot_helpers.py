@@ -21,7 +21,9 @@ async def settle(pilot: Pilot[None]) -> None:
     await pilot.pause()
 
 
-async def wait_for(pilot: Pilot[None], predicate: Callable[[], bool], timeout: float = 5) -> None:
+async def wait_for(pilot: Pilot[None], predicate: Callable[[], bool], timeout: float = 15) -> None:
+    """Poll until `predicate` holds; the timeout is a ceiling for a loaded
+    2-core CI machine, a passing test returns as soon as it holds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not predicate():
