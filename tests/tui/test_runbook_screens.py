@@ -161,7 +161,10 @@ async def test_a_drill_console_runs_the_drill_and_says_its_verdict(
         # The verdict comes from a worker that builds the evidence report (its
         # first imports can take seconds on a loaded machine): wait for it, not a clock.
         await settle(pilot)
-        await wait_for(pilot, lambda: "drill unverified; evidence:" in log_text(screen))
+        try:
+            await wait_for(pilot, lambda: "drill unverified; evidence:" in log_text(screen))
+        except AssertionError:  # say what the console said instead
+            raise AssertionError("no verdict line; the log says:\n" + log_text(screen)) from None
     [run] = list(iter_runs())
     assert run.kind == "drill" and run.params["drill"] is True
 
