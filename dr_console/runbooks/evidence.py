@@ -198,16 +198,22 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def write(run_id: str) -> tuple[Path, Path]:
-    """Build the report and write both forms beside the journal (0600)."""
+    """Build the report and write both forms beside the journal (0600).
+    Each file is replaced whole, from a temporary file of its own: a reader
+    never sees half a report, and two writers of one run never share one."""
     import os
+    import tempfile
 
     report = build(run_id)
     json_path, md_path = report_paths(report["run_id"])
     for path, text in ((json_path, json.dumps(report, indent=2, default=str)),
                        (md_path, markdown(report))):
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        tmp.replace(path)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)  # 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     return json_path, md_path

@@ -101,6 +101,34 @@ def _drill(checks: dict[str, bool | None], fail: bool = False) -> Runbook:
         kind=DRILL, finally_steps=[Step("clean", "Clean up (always)", lambda ctx: False, clean)])
 
 
+def test_two_writers_of_one_report_never_leave_a_torn_file(state_home: Path) -> None:
+    """The engine writes the report as a run ends, `dr-console report` or a
+    console may write it again meanwhile: every read finds a whole report."""
+    import threading
+
+    result = Engine(_drill({"row counts": True}), _Quiet()).run()
+    json_path, md_path = evidence.report_paths(result.run_id)
+    torn: list[str] = []
+
+    def writer() -> None:
+        for _ in range(40):
+            evidence.write(result.run_id)
+            try:
+                json.loads(json_path.read_text())
+            except ValueError as exc:
+                torn.append(str(exc))
+            if not md_path.read_text().startswith("# Drill"):
+                torn.append("markdown")
+
+    threads = [threading.Thread(target=writer) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert torn == []
+    assert sorted(p.name for p in json_path.parent.iterdir() if p.name.endswith(".tmp")) == []
+
+
 @pytest.mark.parametrize(("checks", "fail", "verdict"), [
     ({"row counts": True, "smoke": True}, False, "passed"),
     ({"row counts": True, "smoke": None}, False, "unverified"),

@@ -190,9 +190,12 @@ class RunbookScreen(Screen[None]):
                 runbook = self.dr_app.build_runbook(record.runbook, record.params)
                 engine = Engine(runbook, sink, run_id=record.run_id, state=record.state,
                                 resuming=True, cancel=cancel, skip=self.skipped)
-            engine.run()
+            result = engine.run()
         except Exception as exc:  # a held lock, an unreadable journal: said, not raised
             self.post_message(RunbookBroken(_describe(exc)))
+            return
+        if engine.runbook.kind == "drill":
+            self._say_verdict(result.run_id)
 
     def _start(self, resume_id: str | None) -> None:
         self.cancel = threading.Event()  # a cancelled run's event stays set
@@ -252,20 +255,20 @@ class RunbookScreen(Screen[None]):
             self.notify(f"{self.outcome}{hint}", title=f"Run {event.run_id}",
                         severity="information" if ok else "error", timeout=10)
             self.refresh_bindings()
-            if self.runbook is not None and self.runbook.kind == "drill":
-                self._verdict(event.run_id)
         self._render_all()
 
-    @work(thread=True, group="runbook-verdict", exit_on_error=False)
-    def _verdict(self, run_id: str) -> None:
-        """A drill's verdict and where its evidence is: the report is built
-        from the journal, so off the event loop."""
+    def _say_verdict(self, run_id: str) -> None:
+        """A drill's verdict and where its evidence is, in the engine's
+        thread once its run is over: the engine has written the report from
+        the closed journal by then (writing a second one here raced it)."""
         import json
 
-        from dr_console.runbooks.evidence import write
-
         try:
-            json_path, md_path = write(run_id)
+            from dr_console.runbooks.evidence import report_paths, write
+
+            json_path, md_path = report_paths(run_id)
+            if not json_path.exists():  # the engine could not write it (crash.log says why): try again
+                json_path, md_path = write(run_id)
             verdict = str(json.loads(json_path.read_text())["verdict"])
         except Exception as exc:  # the run stands; only its report is missing
             self.app.call_from_thread(self._log, runview.Line("warning", f"no evidence report: {exc}"))
