@@ -4,9 +4,17 @@ Row counts plus checksums cost 3-4 % of a restore (docs/restore.md)."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from dr_console.manifest import Manifest
+
+# Full scans run at once, each on its own connection: one scan keeps one
+# server core busy, and checking a restored 1 GB schema serially took 5 s
+# twice (staging, then live after the swap).
+PARALLEL_SCANS = 3
 
 
 def quote_ident(name: str) -> str:
@@ -38,11 +46,13 @@ def row_counts(conn: Any, db: str, tables: list[str] | None = None) -> dict[str,
     return out
 
 
-def verify_staging(conn: Any, staging_db: str, manifest: Manifest | None) -> list[str]:
+def verify_staging(conn: Any, staging_db: str, manifest: Manifest | None,
+                   counts: dict[str, int] | None = None) -> list[str]:
     """Problems with a restored staging schema; an empty list if it holds
     every table of the manifest with the recorded row count. Without a
     manifest (a dump made by another tool) only the schema's presence and
-    non-emptiness can be checked."""
+    non-emptiness can be checked. `counts`: row counts already taken
+    (`scan_tables`), else counted here."""
     if not schema_exists(conn, staging_db):
         return [f"staging schema {staging_db} does not exist"]
     present = base_tables(conn, staging_db)
@@ -56,8 +66,11 @@ def verify_staging(conn: Any, staging_db: str, manifest: Manifest | None) -> lis
     extra = sorted(set(present) - set(expected))
     if extra:
         problems.append(f"table(s) not in the manifest: {', '.join(extra)}")
-    counts = row_counts(conn, staging_db, [t for t in present if t in expected])
+    if counts is None:
+        counts = row_counts(conn, staging_db, [t for t in present if t in expected])
     for table, rows in counts.items():
+        if table not in expected:
+            continue
         if rows != expected[table]:
             problems.append(f"{table}: {rows} rows, the manifest recorded {expected[table]}")
     return problems
@@ -77,3 +90,45 @@ def checksum_tables(conn: Any, db: str, tables: list[str] | None = None) -> dict
             table = full[len(db) + 1:] if full.startswith(db + ".") else full
             out[table] = int(value) if value is not None else None
     return out
+
+
+def scan_tables(connect: Callable[[], Any], db: str, tables: list[str], *, rows: bool = True,
+                connections: int = PARALLEL_SCANS) -> tuple[dict[str, int], dict[str, int | None]]:
+    """Exact row counts (when `rows`) and CHECKSUM TABLE of `tables`, over up
+    to `connections` new connections at once, the largest tables first so
+    the scans end together. A server error raises, as the serial calls do."""
+    if not tables:
+        return {}, {}
+    first = connect()
+    try:
+        with first.cursor() as cur:
+            cur.execute("SELECT TABLE_NAME, COALESCE(DATA_LENGTH, 0) + COALESCE(INDEX_LENGTH, 0) "
+                        "FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s", (db,))
+            size = {name: int(length) for name, length in cur.fetchall()}
+    finally:
+        first.close()
+    queue = sorted(tables, key=lambda t: size.get(t, 0), reverse=True)
+    lock = threading.Lock()
+    counts: dict[str, int] = {}
+    sums: dict[str, int | None] = {}
+
+    def work() -> None:
+        conn = connect()
+        try:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    table = queue.pop(0)
+                # Each result is written under its own key: no two workers share one.
+                if rows:
+                    counts.update(row_counts(conn, db, [table]))
+                sums.update(checksum_tables(conn, db, [table]))
+        finally:
+            conn.close()
+
+    workers = max(1, min(connections, len(tables)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for done in [pool.submit(work) for _ in range(workers)]:
+            done.result()
+    return {t: counts[t] for t in tables if t in counts}, {t: sums[t] for t in tables if t in sums}

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dr_console import drillrecord, mysqldb
-from dr_console.restore.checks import base_tables, checksum_tables, quote_ident, schema_exists
+from dr_console.restore.checks import base_tables, checksum_tables, quote_ident, scan_tables, schema_exists
 from dr_console.restore.errors import CopyGone, CorruptCopy, WrongDatabase
 from dr_console.runbooks import copies
 from dr_console.runbooks.drillverdict import COPY, failed_checks, record_failure_step
@@ -177,6 +177,10 @@ class _MetadataRestore:
     def _conn(self) -> Any:
         return mysqldb.connect(mysqldb.Account.restore(self.server))
 
+    def _checksums(self, conn: Any, db: str) -> dict[str, int | None]:
+        """CHECKSUM TABLE of every base table of `db`, several tables at once."""
+        return scan_tables(self._conn, db, base_tables(conn, db), rows=False)[1]
+
     def _staging(self, ctx: Context) -> str:
         name = (drill_name if self.drill else staging_name)(self.db, ctx.short_id)
         return str(ctx.state.setdefault("staging", name))
@@ -198,7 +202,7 @@ class _MetadataRestore:
             keep = ctx.state.get("keep")
             if ctx.state.get("live_existed") and keep and not schema_exists(conn, keep):
                 return False
-            live = table_checksums(conn, self.db)
+            live = self._checksums(conn, self.db)
             written = written_since(conn, self.db, ctx.state.get("swap_started"))
             if set(live) != set(expected):
                 return False
@@ -639,8 +643,7 @@ class _MetadataRestore:
             return False
         conn = self._conn()
         try:
-            return schema_exists(conn, staging) and table_checksums(conn, staging) \
-                == ctx.state["checksums"]
+            return schema_exists(conn, staging) and self._checksums(conn, staging) == ctx.state["checksums"]
         finally:
             conn.close()
 
@@ -654,8 +657,10 @@ class _MetadataRestore:
             tables = base_tables(conn, staging)
             if not tables:
                 raise StepFailed(f"staging schema {staging} has no tables")
+            # Row counts and checksums in one pass over the tables, several at once.
+            counts, checksums = scan_tables(self._conn, staging, tables, rows=manifest is not None)
             if manifest is not None:
-                problems = checks.verify_staging(conn, staging, manifest)
+                problems = checks.verify_staging(conn, staging, manifest, counts)
                 if problems:
                     shown = "; ".join(problems[:5])
                     more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
@@ -669,7 +674,6 @@ class _MetadataRestore:
                 ctx.log("no manifest: row counts cannot be compared (unverified copy)", "warning")
                 ctx.evidence("tables and row counts equal the manifest's", None,
                              "no manifest: not compared")
-            checksums = table_checksums(conn, staging)
             ctx.log(f"CHECKSUM TABLE recorded for {len(checksums)} tables")
         finally:
             conn.close()

@@ -697,6 +697,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / ".bench" / "parts" / "restore.json")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where the stock server's datadir goes (default: the system temp dir)")
+    parser.add_argument("--tuned-only", action="store_true",
+                        help="measure on the lab's server only (a quick look; make bench measures both)")
     args = parser.parse_args()
     if args.samples < 3:
         raise BenchError("--samples must be at least 3")
@@ -758,40 +760,43 @@ def main() -> int:
               f"{fmt_bytes(plain)} plain, {dump['rows']:,} rows, {dump['tables']} tables, "
               f"{triggers} trigger(s) ({time.perf_counter() - t:.1f} s)")
 
-        t = time.perf_counter()
-        stock_proc.start()
-        stock_site = write_stock_site(site_file, stock_proc, work)
-        stock = Server(role="stock", label=f"stock MariaDB started by the bench, mysql {STOCK_NAME}",
-                       site_file=stock_site, site_name=STOCK_NAME, host="127.0.0.1",
-                       port=stock_proc.port, user="drbench", password_file=stock_proc.password_file,
-                       started_by="this bench: " + " ".join(
-                           a for a in stock_proc.argv if not a.startswith(("--datadir", "--tmpdir",
-                                                                           "--socket", "--pid-file"))),
-                       options=["--no-defaults", "--bind-address=127.0.0.1", "--skip-name-resolve"])
-        stock.write_cnf(work)
-        servers.append(stock)
-        conn = stock.connect()
-        try:
-            novagen.create(conn, DB, args.size_mb)
-            stock_reference = checksums(conn, DB)
-        finally:
-            conn.close()
-        print(f"[set-up] stock MariaDB on 127.0.0.1:{stock_proc.port} (pid {stock_proc.proc.pid}"
-              f", datadir in {work}), {DB} generated there ({time.perf_counter() - t:.1f} s); "
-              f"same data as on the lab server: {stock_reference == reference}")
+        if not args.tuned_only:
+            t = time.perf_counter()
+            stock_proc.start()
+            stock_site = write_stock_site(site_file, stock_proc, work)
+            stock = Server(role="stock", label=f"stock MariaDB started by the bench, mysql {STOCK_NAME}",
+                           site_file=stock_site, site_name=STOCK_NAME, host="127.0.0.1",
+                           port=stock_proc.port, user="drbench", password_file=stock_proc.password_file,
+                           started_by="this bench: " + " ".join(
+                               a for a in stock_proc.argv if not a.startswith(("--datadir", "--tmpdir",
+                                                                               "--socket", "--pid-file"))),
+                           options=["--no-defaults", "--bind-address=127.0.0.1", "--skip-name-resolve"])
+            stock.write_cnf(work)
+            servers.append(stock)
+            conn = stock.connect()
+            try:
+                novagen.create(conn, DB, args.size_mb)
+                stock_reference = checksums(conn, DB)
+            finally:
+                conn.close()
+            print(f"[set-up] stock MariaDB on 127.0.0.1:{stock_proc.port} (pid {stock_proc.proc.pid}"
+                  f", datadir in {work}), {DB} generated there ({time.perf_counter() - t:.1f} s); "
+                  f"same data as on the lab server: {stock_reference == reference}")
 
         for server in servers:
             server.settings = global_variables(server)
-        differ = settings_that_differ(tuned.settings, stock.settings)
+        differ = settings_that_differ(tuned.settings, servers[-1].settings)
         print("\nwhich is which:")
         print(f"  tuned  {tuned.label}; started by {tuned.started_by}; options: {' '.join(tuned.options)}")
-        print(f"  stock  {stock.label}; only --no-defaults, 127.0.0.1, a free port, its own datadir")
+        if len(servers) > 1:
+            print(f"  stock  {servers[1].label}; only --no-defaults, 127.0.0.1, a free port, its own datadir")
         print(f"server settings that differ ({len(differ)}):")
         for name, values in differ.items():
             print(f"  {name:<40} tuned {values['tuned'][:40]:<42} stock {values['stock'][:40]}")
 
-        results = [measure(tuned, store, location, key, args.samples, work, reference),
-                   measure(stock, store, location, key, args.samples, work, stock_reference)]
+        results = [measure(tuned, store, location, key, args.samples, work, reference)]
+        if not args.tuned_only:
+            results.append(measure(servers[1], store, location, key, args.samples, work, stock_reference))
         part = {
             "bench": "restore",
             "run_id": run_id(),

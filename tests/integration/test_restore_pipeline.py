@@ -23,6 +23,7 @@ import pytest
 from labenv import lab_missing
 from urllib3.exceptions import ProtocolError
 
+from dr_console import mysqldb
 from dr_console.backup.dump import RowCounter
 from dr_console.backup.s3 import put_manifest, store_client
 from dr_console.manifest import Manifest, manifest_key
@@ -38,7 +39,7 @@ from dr_console.restore import (
     swap_in,
     verify_staging,
 )
-from dr_console.restore.checks import base_tables, schema_exists
+from dr_console.restore.checks import base_tables, scan_tables, schema_exists
 from dr_console.restore.errors import RestoreError
 from dr_console.schema import Secret, Site
 
@@ -198,6 +199,18 @@ def test_parallel_restore_of_a_nova_like_database(store: Any, s3: Any, admin: Ac
     assert report.workers == 3 and report.tables == manifest.tables
     tables = base_tables(conn, source)
     assert checksum_tables(conn, staging, tables) == checksum_tables(conn, source, tables)
+    # The verify step's scan (several tables at once, each on its own
+    # connection) answers what the serial calls do.
+    opened: list[Any] = []
+
+    def connect() -> Any:
+        opened.append(mysqldb.connect(admin))
+        return opened[-1]
+
+    counts, sums = scan_tables(connect, staging, tables, connections=3)
+    assert counts == row_counts(conn, staging) == manifest.tables
+    assert sums == checksum_tables(conn, staging, tables) and list(sums) == tables
+    assert len(opened) == 1 + 3 and all(not c.open for c in opened)  # sizes, then 3 scanners; all closed
     with conn.cursor() as cur:
         cur.execute("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA=%s",
                     (staging,))
