@@ -1,6 +1,7 @@
 """Checks of a restored schema: the tables and row counts the manifest
 recorded when the dump was made, and CHECKSUM TABLE to compare two copies.
-Row counts plus checksums cost 3-4 % of a restore (docs/restore.md)."""
+On the bench's 1 GB dump they take 5 s before the swap and 5 s after it,
+a sixth of the restore (docs/restore.md)."""
 
 from __future__ import annotations
 
