@@ -93,29 +93,33 @@ def checksum_tables(conn: Any, db: str, tables: list[str] | None = None) -> dict
     return out
 
 
-def scan_tables(connect: Callable[[], Any], db: str, tables: list[str], *, rows: bool = True,
-                connections: int = PARALLEL_SCANS) -> tuple[dict[str, int], dict[str, int | None]]:
-    """Exact row counts (when `rows`) and CHECKSUM TABLE of `tables`, over up
-    to `connections` new connections at once, the largest tables first so
-    the scans end together. A server error raises, as the serial calls do."""
-    if not tables:
-        return {}, {}
+def scan_tables(connect: Callable[[], Any], db: str, tables: list[str] | None = None, *,
+                rows: bool = True, connections: int = PARALLEL_SCANS
+                ) -> tuple[dict[str, int], dict[str, int | None]]:
+    """Exact row counts (when `rows`) and CHECKSUM TABLE of `tables` (None:
+    every base table of `db`), over up to `connections` new connections at
+    once, the largest tables first so the scans end together. A server
+    error raises, as the serial calls do."""
     first = connect()
     try:
         with first.cursor() as cur:
             cur.execute("SELECT TABLE_NAME, COALESCE(DATA_LENGTH, 0) + COALESCE(INDEX_LENGTH, 0) "
-                        "FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s", (db,))
+                        "FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s AND TABLE_TYPE='BASE TABLE' "
+                        "ORDER BY TABLE_NAME", (db,))
             size = {name: int(length) for name, length in cur.fetchall()}
-    finally:
+    except BaseException:
         first.close()
-    queue = sorted(tables, key=lambda t: size.get(t, 0), reverse=True)
+        raise
+    names = list(size) if tables is None else tables
+    queue = sorted(names, key=lambda t: size.get(t, 0), reverse=True)
     lock = threading.Lock()
     counts: dict[str, int] = {}
     sums: dict[str, int | None] = {}
 
-    def work() -> None:
-        conn = connect()
+    def work(conn: Any | None) -> None:
         try:
+            if conn is None:
+                conn = connect()
             while True:
                 with lock:
                     if not queue:
@@ -126,10 +130,11 @@ def scan_tables(connect: Callable[[], Any], db: str, tables: list[str], *, rows:
                     counts.update(row_counts(conn, db, [table]))
                 sums.update(checksum_tables(conn, db, [table]))
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
 
-    workers = max(1, min(connections, len(tables)))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for done in [pool.submit(work) for _ in range(workers)]:
+    workers = max(1, min(connections, len(names)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # the first scanner reuses `first`
+        for done in [pool.submit(work, first if n == 0 else None) for n in range(workers)]:
             done.result()
-    return {t: counts[t] for t in tables if t in counts}, {t: sums[t] for t in tables if t in sums}
+    return {t: counts[t] for t in names if t in counts}, {t: sums[t] for t in names if t in sums}

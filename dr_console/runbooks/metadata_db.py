@@ -177,9 +177,9 @@ class _MetadataRestore:
     def _conn(self) -> Any:
         return mysqldb.connect(mysqldb.Account.restore(self.server))
 
-    def _checksums(self, conn: Any, db: str) -> dict[str, int | None]:
+    def _checksums(self, db: str) -> dict[str, int | None]:
         """CHECKSUM TABLE of every base table of `db`, several tables at once."""
-        return scan_tables(self._conn, db, base_tables(conn, db), rows=False)[1]
+        return scan_tables(self._conn, db, rows=False)[1]
 
     def _staging(self, ctx: Context) -> str:
         name = (drill_name if self.drill else staging_name)(self.db, ctx.short_id)
@@ -202,7 +202,7 @@ class _MetadataRestore:
             keep = ctx.state.get("keep")
             if ctx.state.get("live_existed") and keep and not schema_exists(conn, keep):
                 return False
-            live = self._checksums(conn, self.db)
+            live = self._checksums(self.db)
             written = written_since(conn, self.db, ctx.state.get("swap_started"))
             if set(live) != set(expected):
                 return False
@@ -643,7 +643,7 @@ class _MetadataRestore:
             return False
         conn = self._conn()
         try:
-            return schema_exists(conn, staging) and self._checksums(conn, staging) == ctx.state["checksums"]
+            return schema_exists(conn, staging) and self._checksums(staging) == ctx.state["checksums"]
         finally:
             conn.close()
 
