@@ -75,6 +75,7 @@ SAFE_MODES = frozenset({
     "PAD_CHAR_TO_FULL_LENGTH", "SIMULTANEOUS_ASSIGNMENT", "TIME_ROUND_FRACTIONAL",
 })
 
+
 class Matcher(Protocol):
     """What the bulk path asks of a compiled RE2 pattern."""
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dr_console import drillrecord, mysqldb
-from dr_console.restore.checks import base_tables, checksum_tables, quote_ident, scan_tables, schema_exists
+from dr_console.restore.checks import base_tables, quote_ident, scan_tables, schema_exists
 from dr_console.restore.errors import CopyGone, CorruptCopy, WrongDatabase
 from dr_console.runbooks import copies
 from dr_console.runbooks.drillverdict import COPY, failed_checks, record_failure_step
@@ -61,12 +61,6 @@ def written_since(conn: Any, db: str, moment: str | None) -> set[str]:
         cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES "
                     "WHERE TABLE_SCHEMA = %s AND UPDATE_TIME > %s", (db, moment))
         return {row[0] for row in cur.fetchall()}
-
-
-def table_checksums(conn: Any, db: str) -> dict[str, int | None]:
-    """CHECKSUM TABLE of every base table: equal data gives equal numbers
-    (for the same table definition), whatever the schema's name."""
-    return checksum_tables(conn, db)
 
 
 def read_manifest(client: Any, store: Store, key: str) -> Manifest | None:

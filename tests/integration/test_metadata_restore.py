@@ -27,7 +27,7 @@ from labhelpers import lab_mariadb, stop_services_holding, wait_for_rows_in_stag
 
 from dr_console.config import load_site
 from dr_console.lab.seed_db import grant_database, revoke_database
-from dr_console.runbooks.metadata_db import table_checksums
+from dr_console.restore.checks import checksum_tables
 from dr_console.schema import Site
 
 pytestmark = pytest.mark.lab
@@ -146,7 +146,7 @@ def openstack(site: Site) -> Any:
 def test_drill_drop_and_restore_keystone_and_nova(
         site: Site, site_file: Path, xdg: dict[str, str], objects: list[str]) -> None:
     conn = admin(site)
-    before = {db: table_checksums(conn, db) for db in ("keystone", "nova")}
+    before = {db: checksum_tables(conn, db) for db in ("keystone", "nova")}
     servers_before = sorted(s.name for s in openstack(site).compute.servers())
     copies = {db: backup(site_file, xdg, db, objects) for db in ("keystone", "nova")}
 
@@ -184,7 +184,7 @@ def test_drill_drop_and_restore_keystone_and_nova(
     assert sdk.authorize()
     assert sorted(s.name for s in sdk.compute.servers()) == servers_before
     for db in ("keystone", "nova"):
-        after = table_checksums(conn, db)
+        after = checksum_tables(conn, db)
         assert after.keys() == before[db].keys()
         steady = [t for t in after if t not in VOLATILE.get(db, set())]
         assert {t: after[t] for t in steady} == {t: before[db][t] for t in steady}
@@ -236,7 +236,7 @@ def scratch(site: Site) -> Iterator[dict[str, int | None]]:
         cur.execute(f"INSERT INTO {SCRATCH}.filler SELECT seq, CONCAT(SHA2(seq, 256), "
                     f"MD5(seq), MD5(seq + 1), SHA1(seq)) FROM {SCRATCH}.seq_1_to_400000")
     try:
-        yield table_checksums(conn, SCRATCH)
+        yield checksum_tables(conn, SCRATCH)
     finally:
         with conn.cursor() as cur:
             for name in schemas(conn, SCRATCH_LIKE + "%"):
@@ -275,15 +275,15 @@ def test_kill_9_mid_load_then_resume_ends_with_the_source_checksums(
     refused = cli(site_file, xdg, "resume", run_id)
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "no terminal" in " ".join(refused.stdout.split())
-    assert table_checksums(conn, SCRATCH) == scratch
+    assert checksum_tables(conn, SCRATCH) == scratch
     # ...and with --yes the run ends: the half-loaded staging was loaded anew.
     done = cli(site_file, xdg, "resume", run_id, "--yes")
     assert done.returncode == 0, done.stdout + done.stderr
     assert location in done.stdout
-    assert table_checksums(conn, SCRATCH) == scratch
+    assert checksum_tables(conn, SCRATCH) == scratch
     kept = schemas(conn, SCRATCH_LIKE + "\\_\\_pre\\_restore\\_%")
     assert len(kept) == 1 and schemas(conn, SCRATCH_LIKE + "\\_\\_staging%") == []
-    assert table_checksums(conn, kept[0]) == scratch  # what it replaced, kept intact
+    assert checksum_tables(conn, kept[0]) == scratch  # what it replaced, kept intact
 
     # drop-kept needs its typed name; without a terminal only --yes does it.
     no = cli(site_file, xdg, "drop-kept", kept[0])
@@ -310,18 +310,18 @@ def test_plain_dump_without_manifest_needs_confirmation_then_restores(
     newest = sorted(keys)[-1]
     copy = f"s3://{store.bucket}/{newest}"
     conn = admin(site)
-    before = table_checksums(conn, "shop")
+    before = checksum_tables(conn, "shop")
 
     refused = cli(site_file, xdg, "run", "metadata-db", "--db", "shop", "--copy", copy)
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "unverified" in (refused.stdout + refused.stderr).lower()
-    assert table_checksums(conn, "shop") == before
+    assert checksum_tables(conn, "shop") == before
     assert schemas(conn, "shop\\_\\_staging%") == []
 
     done = cli(site_file, xdg, "run", "metadata-db", "--db", "shop", "--copy", copy, "--yes")
     try:
         assert done.returncode == 0, done.stdout + done.stderr
-        assert table_checksums(conn, "shop") == before
+        assert checksum_tables(conn, "shop") == before
         assert len(schemas(conn, "shop\\_\\_pre\\_restore%")) == 1
     finally:
         with conn.cursor() as cur:

@@ -15,8 +15,8 @@ from textual.widgets import Input, Static
 
 from dr_console import commandlog
 from dr_console.config import load_site
+from dr_console.restore.checks import checksum_tables
 from dr_console.runbooks.journal import iter_runs
-from dr_console.runbooks.metadata_db import table_checksums
 from dr_console.schema import Site
 from dr_console.tui.app import DrConsoleApp, build_for_site
 from dr_console.tui.screens.asset import AssetScreen
@@ -57,7 +57,7 @@ def kept_schemas(conn: Any) -> list[str]:
 async def test_operator_restores_nova_from_the_keyboard_at_80x24(site_file: Path) -> None:
     site = load_site(site_file)
     conn = admin(site)
-    before = {t: c for t, c in table_checksums(conn, "nova").items() if t not in VOLATILE}
+    before = {t: c for t, c in checksum_tables(conn, "nova").items() if t not in VOLATILE}
     backend = build_for_site(site_file)
     app = DrConsoleApp(backend.site_name, backend.load_cached, backend.refresh, write=True,
                        load_plan=backend.load_plan, build_runbook=backend.build_runbook)
@@ -116,7 +116,7 @@ async def test_operator_restores_nova_from_the_keyboard_at_80x24(site_file: Path
         assert not any(e.summary.startswith("INSERT") for e in commandlog.entries())
         [run] = [r for r in iter_runs() if r.runbook == "metadata-db"]
         assert run.outcome == "succeeded"
-        after = {t: c for t, c in table_checksums(conn, "nova").items() if t not in VOLATILE}
+        after = {t: c for t, c in checksum_tables(conn, "nova").items() if t not in VOLATILE}
         assert set(after) == set(before)
     finally:
         with conn.cursor() as cur:

@@ -158,8 +158,8 @@ async def test_a_drill_console_runs_the_drill_and_says_its_verdict(
         await pilot.press("g")
         await finished(pilot, screen)
         # The demo runbook records no checks: its drill proves nothing, so unverified.
-        # The verdict comes from a worker that builds the evidence report (its
-        # first imports can take seconds on a loaded machine): wait for it, not a clock.
+        # The verdict is said by the engine's worker once the run and its evidence
+        # report are written: wait for that worker, not a clock.
         await settle(pilot)
         try:
             await wait_for(pilot, lambda: "drill unverified; evidence:" in log_text(screen))
