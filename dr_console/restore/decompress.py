@@ -4,8 +4,10 @@ per step. A stream that stops before its end is a truncated copy."""
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable, Iterator
+
+# ISA-L's inflate: zlib's API and format, about twice as fast.
+from isal import isal_zlib
 
 from dr_console.contentcheck import GZIP_MAGIC, ZSTD_MAGIC
 from dr_console.restore.errors import CorruptCopy
@@ -57,7 +59,7 @@ def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
 
 
 def _gunzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    decomp: zlib._Decompress | None = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    decomp: isal_zlib.Decompress | None = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
     seen = False
     for data in chunks:
         while data:
@@ -68,7 +70,7 @@ def _gunzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
                     break
                 if not data.startswith(GZIP_MAGIC[:1]):
                     raise CorruptCopy("corrupt: unexpected bytes after the gzip stream")
-                decomp = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                decomp = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
             try:
                 out = decomp.decompress(data, _MAX_OUT)
                 if out:
@@ -77,7 +79,7 @@ def _gunzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
                     out = decomp.decompress(decomp.unconsumed_tail, _MAX_OUT)
                     if out:
                         yield out
-            except zlib.error as exc:
+            except isal_zlib.error as exc:
                 raise CorruptCopy(f"corrupt: gzip data error ({exc})") from None
             if decomp.eof:
                 data = decomp.unused_data
