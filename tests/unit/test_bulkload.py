@@ -48,10 +48,24 @@ def test_values_pass_through_untouched() -> None:
 def test_the_load_statement_names_every_column_and_unhexes_binary() -> None:
     converter = Converter(TYPES, b"INSERT INTO `t` VALUES (1,1,1,2000,'a',0x00)")
     assert converter.load_sql() == (
-        b"LOAD DATA LOCAL INFILE 'drc-bulk-stream' INTO TABLE `t` CHARACTER SET utf8mb4 "
+        b"LOAD DATA LOCAL INFILE 'drc-bulk-stream' INTO TABLE `t` CHARACTER SET binary "
         b"FIELDS TERMINATED BY ',' ENCLOSED BY '\\'' ESCAPED BY '\\\\' "
         b"LINES STARTING BY '(' TERMINATED BY '),' (`i`, `d`, `f`, `y`, `s`, @drc_5) "
         b"SET `b` = UNHEX(SUBSTRING(@drc_5, 3))")
+
+
+def test_the_stream_is_read_as_binary_only_where_the_bytes_are_the_columns_own() -> None:
+    utf8 = [col("i", INT), Column("s", STR, "varchar", True, charset="utf8mb3"),
+            Column("j", STR, "longtext", True, charset="utf8mb4"), col("b", BIN)]
+    assert TablePlan("t", utf8, "utf8mb4").stream_charset == "binary"
+    assert TablePlan("t", utf8, "utf8mb3").stream_charset == "binary"
+    # A latin1 column's bytes differ from the dump's UTF-8: the server must convert.
+    latin1 = [*utf8, Column("l", STR, "varchar", True, charset="latin1")]
+    assert TablePlan("t", latin1, "utf8mb4").stream_charset == "utf8mb4"
+    # A latin1 dump is decoded as latin1 whatever the columns are.
+    assert TablePlan("t", utf8, "latin1").stream_charset == "latin1"
+    converter = Converter(TablePlan("t", latin1, "utf8mb4"), b"INSERT INTO `t` VALUES (1,'a','b',0x00,'c')")
+    assert b" CHARACTER SET utf8mb4 FIELDS " in converter.load_sql()
 
 
 def test_quoted_binary_without_hex_blob_loads_as_is() -> None:
