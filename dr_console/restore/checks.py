@@ -53,7 +53,7 @@ def verify_staging(conn: Any, staging_db: str, manifest: Manifest | None,
     every table of the manifest with the recorded row count. Without a
     manifest (a dump made by another tool) only the schema's presence and
     non-emptiness can be checked. `counts`: row counts already taken
-    (`scan_tables`), else counted here."""
+    (`scan_tables`, the loader's scans); the other tables are counted here."""
     if not schema_exists(conn, staging_db):
         return [f"staging schema {staging_db} does not exist"]
     present = base_tables(conn, staging_db)
@@ -67,11 +67,12 @@ def verify_staging(conn: Any, staging_db: str, manifest: Manifest | None,
     extra = sorted(set(present) - set(expected))
     if extra:
         problems.append(f"table(s) not in the manifest: {', '.join(extra)}")
-    if counts is None:
-        counts = row_counts(conn, staging_db, [t for t in present if t in expected])
-    for table, rows in counts.items():
+    known = counts or {}
+    counted = row_counts(conn, staging_db, [t for t in present if t in expected and t not in known])
+    for table in present:
         if table not in expected:
             continue
+        rows = known[table] if table in known else counted[table]
         if rows != expected[table]:
             problems.append(f"{table}: {rows} rows, the manifest recorded {expected[table]}")
     return problems

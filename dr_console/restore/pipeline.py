@@ -125,6 +125,7 @@ def restore_into_staging(
     spool_dir: str | None = None,
     bulk: bool | None = None,
     on_table: TablePath | None = None,
+    scan: bool = False,
 ) -> LoadReport:
     """Restore the dump at `location` (its key in the store's bucket, prefix
     included, as listings and `backup_database` give it) into a staging
@@ -144,7 +145,9 @@ def restore_into_staging(
 
     Rows are bulk-loaded (LOAD DATA LOCAL) where they convert exactly and
     the server allows it, unless `bulk` is False; `on_table(table, path,
-    why)` hears each table's path (docs/restore.md, "Bulk load").
+    why)` hears each table's path (docs/restore.md, "Bulk load"). With
+    `scan`, each table is counted and checksummed as soon as it is loaded
+    (`LoadReport.scans`), and the row-count check uses those counts.
     """
     expected = live_db if expect_database is _LIVE else expect_database
     staging = staging_db or staging_name(live_db)
@@ -173,7 +176,7 @@ def restore_into_staging(
                              staging, expected, where, size, workers=workers, progress=progress,
                              cancel=cancel, verify=verify, spool_dir=spool_dir,
                              server=server_label(server_cfg_or_connect), bulk=bulk,
-                             connect_bulk=connect_bulk, on_table=on_table)
+                             connect_bulk=connect_bulk, on_table=on_table, scan=scan)
     finally:
         statements.close()
         fetched.close()  # stops the download thread whatever happened
@@ -184,7 +187,8 @@ def _load_checked(statements: Iterator[Statement], splitter: DumpSplitter, reade
                   where: str, size: int, *, workers: int | None, progress: Progress | None,
                   cancel: threading.Event | None, verify: bool, spool_dir: str | None,
                   server: str = "the MySQL server", bulk: bool | None = None,
-                  connect_bulk: Connect | None = None, on_table: TablePath | None = None) -> LoadReport:
+                  connect_bulk: Connect | None = None, on_table: TablePath | None = None,
+                  scan: bool = False) -> LoadReport:
     first = next(statements, None)
     if first is None:
         raise CorruptCopy(f"{where} holds no SQL statement")
@@ -220,7 +224,7 @@ def _load_checked(statements: Iterator[Statement], splitter: DumpSplitter, reade
     try:
         report = load_dump(connect, staging, checked(), workers=workers, progress=report_progress,
                            cancel=cancel, replace=True, spool_dir=spool_dir, bulk=bulk,
-                           connect_bulk=connect_bulk, on_table=on_table)
+                           connect_bulk=connect_bulk, on_table=on_table, scan=scan)
         report.source_database = database
         report.stored_bytes = reader.bytes_read
         report.sha256 = reader.sha256
@@ -232,7 +236,8 @@ def _load_checked(statements: Iterator[Statement], splitter: DumpSplitter, reade
                 progress("verify", size, size, report.rows)
             conn = connect()
             try:
-                report.problems = verify_staging(conn, staging, manifest)
+                counted = {table: rows for table, (rows, _) in report.scans.items()}
+                report.problems = verify_staging(conn, staging, manifest, counted)
             finally:
                 conn.close()
             if report.problems:

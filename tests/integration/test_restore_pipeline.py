@@ -195,7 +195,8 @@ def test_parallel_restore_of_a_nova_like_database(store: Any, s3: Any, admin: Ac
     full_key, manifest = backup_database(admin, source, store, key, client=s3)
     uploads.append(full_key)
     report = restore_into_staging(store, full_key, admin, "drtest_novagen", manifest=manifest,
-                                  expect_database=source, staging_db=staging, workers=3, client=s3)
+                                  expect_database=source, staging_db=staging, workers=3, client=s3,
+                                  scan=True)
     assert report.workers == 3 and report.tables == manifest.tables
     tables = base_tables(conn, source)
     assert checksum_tables(conn, staging, tables) == checksum_tables(conn, source, tables)
@@ -211,6 +212,9 @@ def test_parallel_restore_of_a_nova_like_database(store: Any, s3: Any, admin: Ac
     assert counts == row_counts(conn, staging) == manifest.tables
     assert sums == checksum_tables(conn, staging, tables) and list(sums) == tables
     assert len(opened) == 3 and all(not c.open for c in opened)  # 3 scanners, all closed
+    # What each loading connection took as soon as its table was in is what
+    # the schema holds once the whole load is done.
+    assert report.scans == {t: (counts[t], sums[t]) for t in tables}
     # Without a list: every base table of the schema, counted or not.
     assert scan_tables(connect, staging, rows=False) == ({}, sums)
     with conn.cursor() as cur:
