@@ -782,10 +782,11 @@ def _load_parallel(connect: Connect, conn: pymysql.connections.Connection, stagi
     report.table_bytes = dict(loader.table_bytes)
     for stmt_table in counted.created:
         report.tables.setdefault(stmt_table, 0)
-    # A table loaded in several pieces was scanned before its last one; a
-    # statement of no known kind, run after the data, might write rows.
+    # A table loaded in several pieces was scanned before its last one; an
+    # event, or a statement of no known kind, created after the data might
+    # write rows before the verify step.
     pieces = {s.table for s in loader.order if s.key != s.table}
-    if not any(stmt.kind is Kind.OTHER for stmt in loader.phase3):
+    if not any(stmt.kind in (Kind.OTHER, Kind.EVENT) for stmt in loader.phase3):
         report.scans = {s.table: loader.scans[s.key] for s in loader.order
                         if s.table not in pieces and s.key in loader.scans}
 
