@@ -154,8 +154,6 @@ def load_both_ways(admin: Account, conn: Any, dump: bytes, name: str) -> dict[st
             for table in report.scans.keys() & got.keys():
                 rows, checksum = report.scans[table]
                 assert (checksum, rows) == got[table][:2], (name, mode, table)
-            if mode == "parallel":
-                assert report.scans.keys() >= set(bulk_tables(report)) & got.keys(), (name, report.scans)
             reports[mode] = report
         finally:
             sql(conn, f"DROP DATABASE IF EXISTS {quote_ident(replayed)}",
@@ -213,6 +211,9 @@ def test_splitter_fixtures_load_the_same_both_ways(admin: Account, conn: Any, na
     for report in reports.values():
         # audit has a trigger in the dump, created after the rows: not there at load time.
         assert bulk_tables(report) == {"audit", "child", "parent", "semi;colon table"}, report.paths
+    # The dump creates an event after its data: one could write rows once
+    # created, so no table is taken as checked before the verify step.
+    assert reports["parallel"].scans == {}
 
 
 # --- every column type ---------------------------------------------------------------------
@@ -347,6 +348,8 @@ def test_every_column_type_loads_the_same_both_ways(admin: Account, conn: Any, d
             assert "LOAD DATA would read differently" in why, (mode, why)
         else:
             assert path == "bulk", (mode, options, report.paths)
+    # Loaded in one piece, no event: its loading connection checked it.
+    assert set(reports["parallel"].scans) == {"every_type"}
 
 
 def test_generated_versioned_and_non_transactional_tables_replay(admin: Account, conn: Any,
