@@ -53,6 +53,7 @@ import re2
 from pymysql.connections import Connection, MySQLResult
 from pymysql.protocol import LoadLocalPacketWrapper
 
+from dr_console.mysqldb import SharedTLSContext
 from dr_console.restore.checks import quote_ident
 
 STREAM_NAME = b"drc-bulk-stream"  # what the LOAD DATA statement names; the only file served
@@ -459,7 +460,7 @@ class _StreamResult(MySQLResult):
             raise error
 
 
-class BulkConnection(Connection):  # type: ignore[misc]
+class BulkConnection(SharedTLSContext, Connection):  # type: ignore[misc]
     """A pymysql connection with LOAD DATA LOCAL enabled, served only from
     the iterator given to `load_local`: any other request for a local file
     (another name, or a LOAD DATA LOCAL statement of the dump) is refused."""
