@@ -177,6 +177,9 @@ def conditions(results: dict[str, Any]) -> list[str]:
         f"`--no-defaults` and nothing else but its datadir and 127.0.0.1: {', '.join(stock_bits)} "
         f"({len(differ)} server variables differ in all; results.json lists them).")
     out.append(_how_each_loaded(servers))
+    cpu = _cpu_used(servers)
+    if cpu:
+        out.append(cpu)
     out.append(
         f"dr-console verifies as it restores ({restore['product_verifies']}); the baseline verifies "
         f"nothing. It swaps with one `RENAME TABLE` too (dropping and recreating the trigger around it, "
@@ -236,6 +239,30 @@ def _how_each_loaded(servers: dict[str, dict[str, Any]]) -> str:
             "or doublewrite off): with stock settings every commit flushes the redo log and every page is "
             "written twice, so it loads over one connection like the client. From the run reports: "
             + "; ".join(parts) + ". The verify and swap steps are work the baseline does not do.")
+
+
+def _cpu_used(servers: dict[str, dict[str, Any]]) -> str:
+    """What each side's restore cost in CPU, and the shortest wall time that
+    work allows on the machine's cores (older results have no CPU figures)."""
+    parts = []
+    for role, server in servers.items():
+        ours, theirs = server["product"].get("cpu"), server["baseline"].get("cpu")
+        if not ours or not theirs:
+            return ""
+        parts.append(
+            f"on the {role} server, dr-console's process {ours['command']:.1f}, MariaDB "
+            f"{_cpu_s(ours['server'])}, the whole machine {ours['machine_busy']:.1f} busy and "
+            f"{ours['machine_idle']:.1f} idle: at least {ours['floor_seconds']:.1f} s of work on "
+            f"{ours['cores']} cores, against its median {server['product']['seconds']['median']:.1f} s "
+            f"(baseline: its processes {theirs['command']:.1f}, MariaDB {_cpu_s(theirs['server'])}, "
+            f"machine {theirs['machine_busy']:.1f} busy and {theirs['machine_idle']:.1f} idle)")
+    return ("Where the CPU goes, CPU-seconds per sample (median; the machine's busy time includes the "
+            "S3 server and the kernel): " + "; ".join(parts) + ". No scheduling of the same work "
+            "finishes in less than its busy CPU-seconds over the cores.")
+
+
+def _cpu_s(value: float | None) -> str:
+    return f"{value:.1f}" if value is not None else "not measured"
 
 
 def payload_conditions(results: dict[str, Any]) -> str:

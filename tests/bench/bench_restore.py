@@ -55,10 +55,12 @@ import shlex
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,16 +70,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pymysql
 import yaml
 from benchlib import (
+    CPU_METHOD,
     PEAK_RSS_METHOD,
     RATIO_FASTER,
     REPO,
     BenchError,
+    Timed,
     alternating,
     fmt_bytes,
     fmt_range,
     machine,
     main_guard,
     now_iso,
+    process_cpu,
     ratio,
     require_tools,
     run_id,
@@ -129,6 +134,7 @@ class Server:
     started_by: str = ""
     options: list[str] = field(default_factory=list)
     settings: dict[str, str] = field(default_factory=dict)
+    pid: int | None = None  # the mariadbd process, for its CPU; None: not on this machine
 
     def connect(self, database: str | None = None) -> Any:
         return pymysql.connect(host=self.host, port=self.port, user=self.user,
@@ -485,6 +491,61 @@ class Sample:
     checksums: dict[str, int | None]
     load: dict[str, Any] = field(default_factory=dict)
     steps: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float | None] = field(default_factory=dict)
+
+
+def server_pid(server: Server) -> int | None:
+    """The server's process, from its pid file, when it runs on this
+    machine and answers on this port (its CPU is part of a restore's cost)."""
+    conn = server.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT @@pid_file, @@port")
+            pid_file, port = cur.fetchone()
+    finally:
+        conn.close()
+    try:
+        pid = int(Path(pid_file).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    # A pid file of another server (or a stale one) must not be measured.
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    program = Path(cmdline[0].decode(errors="replace")).name
+    return pid if port == server.port and program in ("mariadbd", "mysqld") else None
+
+
+def timed_cpu(server: Server, run: Callable[[], Timed]) -> tuple[Timed, dict[str, float | None]]:
+    """Run one sample; its CPU-seconds: the command's own (with its
+    children), the server's, and the whole machine's busy and idle time."""
+    before = process_cpu(server.pid) if server.pid else None
+    timed = run()
+    after = process_cpu(server.pid) if server.pid else None
+    server_cpu = round(after - before, 2) if before is not None and after is not None else None
+    return timed, {"command": round(timed.cpu_seconds, 2), "server": server_cpu,
+                   "machine_busy": round(timed.machine_busy_seconds, 2),
+                   "machine_idle": round(timed.machine_idle_seconds, 2)}
+
+
+def fmt_cpu(cpu: dict[str, float | None]) -> str:
+    server = f"{cpu['server']:.1f}" if cpu.get("server") is not None else "?"
+    return (f"CPU-s: its own {cpu['command']:.1f}, server {server}, machine busy "
+            f"{cpu['machine_busy']:.1f} / idle {cpu['machine_idle']:.1f}")
+
+
+def cpu_summary(samples: list[Sample]) -> dict[str, Any]:
+    """Median CPU-seconds of one side's samples, and the shortest wall time
+    that much work allows on this machine's cores (busy CPU / cores): no
+    scheduling of the same work finishes sooner."""
+    cores = os.cpu_count() or 1
+    out: dict[str, Any] = {"cores": cores}
+    for key in ("command", "server", "machine_busy", "machine_idle"):
+        values = [s.cpu[key] for s in samples if s.cpu.get(key) is not None]
+        out[key] = round(statistics.median(values), 2) if values else None
+    out["floor_seconds"] = round(out["machine_busy"] / cores, 2) if out["machine_busy"] is not None else None
+    return out
 
 
 def reset(server: Server) -> None:
@@ -521,8 +582,8 @@ def run_product(server: Server, location: str, work: Path, index: int) -> Sample
     xdg = work / f"xdg-{server.role}-{index}"
     env = dict(os.environ, XDG_STATE_HOME=str(xdg / "state"), XDG_CACHE_HOME=str(xdg / "cache"),
                COLUMNS="200")
-    timed = run_timed(product_argv(server, location), env=env, what=f"dr-console run metadata-db "
-                      f"({server.label})")
+    timed, cpu = timed_cpu(server, lambda: run_timed(
+        product_argv(server, location), env=env, what=f"dr-console run metadata-db ({server.label})"))
     journal = read_journal(xdg / "state")
     if journal["outcome"] != "succeeded":
         raise BenchError(f"dr-console run {journal['run_id']} ended {journal['outcome']!r}:\n"
@@ -532,15 +593,16 @@ def run_product(server: Server, location: str, work: Path, index: int) -> Sample
         raise BenchError(f"run {journal['run_id']}: no 'load' figures in its journal's state")
     shutil.rmtree(xdg, ignore_errors=True)
     return Sample(PRODUCT, timed.seconds, timed.maxrss_bytes, after_sample(server, PRODUCT, None),
-                  load=load, steps=journal["steps"])
+                  load=load, steps=journal["steps"], cpu=cpu)
 
 
 def run_baseline(server: Server, script: str, store: Store) -> Sample:
     env = dict(os.environ, **store.env())
-    timed = run_timed(["bash", "-c", script], env=env, what=f"baseline aws s3 cp | gunzip | mariadb "
-                      f"+ RENAME TABLE ({server.label})")
+    timed, cpu = timed_cpu(server, lambda: run_timed(
+        ["bash", "-c", script], env=env, what=f"baseline aws s3 cp | gunzip | mariadb + RENAME TABLE "
+                                              f"({server.label})"))
     return Sample(BASELINE, timed.seconds, timed.maxrss_bytes,
-                  after_sample(server, BASELINE, BASE_KEPT))
+                  after_sample(server, BASELINE, BASE_KEPT), cpu=cpu)
 
 
 def measure(server: Server, store: Store, location: str, key: str, samples: int, work: Path,
@@ -566,11 +628,11 @@ def measure(server: Server, store: Store, location: str, key: str, samples: int,
             load = sample.load
             print(f"  {index:2d} {PRODUCT:<10} {sample.seconds:8.2f} s  peak RSS "
                   f"{fmt_bytes(sample.maxrss_bytes)}, spooled {fmt_bytes(load['spool_bytes'])}, "
-                  f"{load['workers']} connection(s), {bulk_summary(load)}")
+                  f"{load['workers']} connection(s), {bulk_summary(load)}; {fmt_cpu(sample.cpu)}")
         else:
             sample = run_baseline(server, script, store)
             print(f"  {index:2d} {BASELINE:<10} {sample.seconds:8.2f} s  largest process "
-                  f"{fmt_bytes(sample.maxrss_bytes)}")
+                  f"{fmt_bytes(sample.maxrss_bytes)}; {fmt_cpu(sample.cpu)}")
         taken.append(sample)
     reset(server)
 
@@ -599,12 +661,16 @@ def measure(server: Server, store: Store, location: str, key: str, samples: int,
             "spool_bytes": [int(s.load["spool_bytes"]) for s in product],
             "load": [s.load for s in product],
             "step_seconds": [s.steps for s in product],
+            "cpu_seconds": [s.cpu for s in product],
+            "cpu": cpu_summary(product),
         },
         "baseline": {
             "command": ["bash", "-c", script],
             "swap_sql_generator": swap_file.read_text(),
             "seconds": summary([s.seconds for s in baseline]),
             "largest_process_rss_bytes": [s.maxrss_bytes for s in baseline],
+            "cpu_seconds": [s.cpu for s in baseline],
+            "cpu": cpu_summary(baseline),
         },
         "checksums": first_product,
         "checksums_equal": not differ,
@@ -684,6 +750,13 @@ def print_results(part: dict[str, Any]) -> None:
               f"(max of samples), spooled {fmt_bytes(max(product['spool_bytes']))} to disk, "
               f"{product['load'][0]['workers']} loading connection(s); baseline's largest process "
               f"{fmt_bytes(max(result['baseline']['largest_process_rss_bytes']))}")
+        for side, name in ((product, PRODUCT), (result["baseline"], BASELINE)):
+            cpu = side["cpu"]
+            server_cpu = f"{cpu['server']:.1f}" if cpu["server"] is not None else "not measured"
+            print(f"  {result['role']}: {name} CPU-s (median): its own {cpu['command']:.1f}, server "
+                  f"{server_cpu}, machine busy {cpu['machine_busy']:.1f} and idle "
+                  f"{cpu['machine_idle']:.1f}: on {cpu['cores']} cores no run of that work ends "
+                  f"before {cpu['floor_seconds']:.1f} s")
         print(f"  {result['role']}: CHECKSUM TABLE equal for every table between dr-console and the "
               f"baseline: {result['checksums_equal']}; restored = source: {result['restored_equals_source']}")
     print(f"ratio: {RATIO_FASTER}")
@@ -785,6 +858,7 @@ def main() -> int:
 
         for server in servers:
             server.settings = global_variables(server)
+            server.pid = server_pid(server)
         differ = settings_that_differ(tuned.settings, servers[-1].settings)
         print("\nwhich is which:")
         print(f"  tuned  {tuned.label}; started by {tuned.started_by}; options: {' '.join(tuned.options)}")
@@ -810,6 +884,7 @@ def main() -> int:
             "server_versions": {s.role: s.settings.get("version", "") for s in servers},
             "aws_cli": version.stdout.strip() or version.stderr.strip(),
             "peak_rss_method": PEAK_RSS_METHOD,
+            "cpu_method": CPU_METHOD,
             "spool_bytes_source": "the run journal's last state record, key 'load' "
                                   "(LoadReport.spool_bytes: the spool file's final size; 0 when serial)",
             "ratio_means": RATIO_FASTER,

@@ -30,6 +30,10 @@ SCHEMA = "dr-console/bench/v1"
 RATIO_FASTER = "baseline median / dr-console median (> 1: dr-console is faster)"
 PEAK_RSS_METHOD = ("os.wait4() rusage of the child process: ru_maxrss, the largest resident set of "
                    "that process (or of a child it waited for), read once it has exited")
+CPU_METHOD = ("the command's CPU: os.wait4() rusage (user + system, with the children it waited for); "
+              "the machine's: /proc/stat between fork and exit, busy (user, nice, system, irq, softirq, "
+              "steal) and idle (idle, iowait) CPU-seconds over all cores; a server's: utime + stime of "
+              "its process in /proc/PID/stat over the same interval")
 
 
 class BenchError(Exception):
@@ -47,6 +51,29 @@ class Timed:
     maxrss_bytes: int
     stdout: str
     stderr: str
+    cpu_seconds: float = 0.0  # the command and the children it waited for, user + system
+    machine_busy_seconds: float = 0.0  # every process on every core, fork to exit
+    machine_idle_seconds: float = 0.0
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, idle) CPU-seconds of the whole machine since boot, all cores:
+    what a run's figures are differences of. Idle counts iowait too: a core
+    waiting on the disk could have run something else."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq + steal) / tick, (idle + iowait) / tick
+
+
+def process_cpu(pid: int) -> float | None:
+    """utime + stime of a running process (all its threads), in seconds, or
+    None when it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_timed(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
@@ -64,6 +91,7 @@ def run_timed(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
             inp.write(stdin_text.encode())
             inp.seek(0)
         killed = threading.Event()
+        busy0, idle0 = machine_cpu()
         start = time.perf_counter()
         proc = subprocess.Popen(list(argv), stdout=out, stderr=err,
                                 stdin=inp if stdin_text is not None else subprocess.DEVNULL,
@@ -86,11 +114,14 @@ def run_timed(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
         finally:
             timer.cancel()
         seconds = time.perf_counter() - start
+        busy1, idle1 = machine_cpu()
         proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait again
         out.seek(0)
         err.seek(0)
         timed = Timed(list(argv), seconds, proc.returncode, usage.ru_maxrss * 1024,
-                      out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+                      out.read().decode(errors="replace"), err.read().decode(errors="replace"),
+                      cpu_seconds=usage.ru_utime + usage.ru_stime,
+                      machine_busy_seconds=busy1 - busy0, machine_idle_seconds=idle1 - idle0)
     label = what or " ".join(str(a) for a in argv[:4])
     if killed.is_set():
         raise BenchError(f"{label}: no exit within {timeout:.0f}s (killed)")
