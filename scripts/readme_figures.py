@@ -257,8 +257,9 @@ def _cpu_used(servers: dict[str, dict[str, Any]]) -> str:
             f"(baseline: its processes {theirs['command']:.1f}, MariaDB {_cpu_s(theirs['server'])}, "
             f"machine {theirs['machine_busy']:.1f} busy and {theirs['machine_idle']:.1f} idle)")
     return ("Where the CPU goes, CPU-seconds per sample (median; the machine's busy time includes the "
-            "S3 server and the kernel): " + "; ".join(parts) + ". No scheduling of the same work "
-            "finishes in less than its busy CPU-seconds over the cores.")
+            "S3 server, the kernel and the lab's idle services): " + "; ".join(parts)
+            + ". No scheduling of the same work finishes in less than its busy CPU-seconds over the "
+            "cores.")
 
 
 def _cpu_s(value: float | None) -> str:

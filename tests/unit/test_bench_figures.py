@@ -164,3 +164,20 @@ def test_readme_says_how_each_server_loaded_from_the_run_reports() -> None:
     assert ("on the stock server, one connection in dump order, streamed (nothing spooled), every "
             "table's INSERTs replayed (the server refuses LOAD DATA LOCAL (local_infile=OFF))") in sentence
     assert "(1.40\u00d7)" in sentence
+
+
+def test_readme_states_each_sides_cpu_and_the_floor_it_sets() -> None:
+    restore = _restore()
+    tuned = restore["servers"][0]
+    tuned["product"]["cpu"] = {"cores": 2, "command": 12.08, "server": 78.29, "machine_busy": 104.26,
+                               "machine_idle": 9.95, "floor_seconds": 52.13}
+    tuned["baseline"]["cpu"] = {"cores": 2, "command": 23.43, "server": None, "machine_busy": 132.71,
+                                "machine_idle": 89.92, "floor_seconds": 66.36}
+    sentence = figures._cpu_used({"tuned": tuned})
+    median = tuned["product"]["seconds"]["median"]
+    assert (f"dr-console's process 12.1, MariaDB 78.3, the whole machine 104.3 busy and 9.9 idle: at "
+            f"least 52.1 s of work on 2 cores, against its median {median:.1f} s") in sentence
+    assert "(baseline: its processes 23.4, MariaDB not measured, machine 132.7 busy" in sentence
+    # Results from before the bench measured CPU say nothing rather than something wrong.
+    del tuned["baseline"]["cpu"]
+    assert figures._cpu_used({"tuned": tuned}) == ""
