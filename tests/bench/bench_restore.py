@@ -134,7 +134,7 @@ class Server:
     started_by: str = ""
     options: list[str] = field(default_factory=list)
     settings: dict[str, str] = field(default_factory=dict)
-    pid: int | None = None  # the mariadbd process, for its CPU; None: not on this machine
+    pid: int | None = None  # the mariadbd process, for its CPU; None: not known
 
     def connect(self, database: str | None = None) -> Any:
         return pymysql.connect(host=self.host, port=self.port, user=self.user,
@@ -243,13 +243,23 @@ def settings_that_differ(tuned: dict[str, str], stock: dict[str, str]) -> dict[s
             if tuned.get(name) != stock.get(name) and not _IDENTITY.search(name)}
 
 
-def lab_server_options(lab_dir: Path) -> list[str]:
-    """The lab MariaDB's own command line (tuning options; paths left out)."""
+def lab_mariadb_pid(lab_dir: Path) -> int | None:
+    """The lab MariaDB's process, as the lab recorded it when it started it."""
     try:
         services = json.loads((lab_dir / "services.json").read_text())
-        pid = next(s["pid"] for s in services if s["name"] == "mariadb")
+        return int(next(s["pid"] for s in services if s["name"] == "mariadb"))
+    except (OSError, ValueError, StopIteration, KeyError, TypeError):
+        return None
+
+
+def lab_server_options(lab_dir: Path) -> list[str]:
+    """The lab MariaDB's own command line (tuning options; paths left out)."""
+    pid = lab_mariadb_pid(lab_dir)
+    if pid is None:
+        return []
+    try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except (OSError, ValueError, StopIteration, KeyError):
+    except OSError:
         return []
     keep = []
     for arg in (a.decode() for a in argv[1:] if a):
@@ -494,29 +504,6 @@ class Sample:
     cpu: dict[str, float | None] = field(default_factory=dict)
 
 
-def server_pid(server: Server) -> int | None:
-    """The server's process, from its pid file, when it runs on this
-    machine and answers on this port (its CPU is part of a restore's cost)."""
-    conn = server.connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT @@pid_file, @@port")
-            pid_file, port = cur.fetchone()
-    finally:
-        conn.close()
-    try:
-        pid = int(Path(pid_file).read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    # A pid file of another server (or a stale one) must not be measured.
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return None
-    program = Path(cmdline[0].decode(errors="replace")).name
-    return pid if port == server.port and program in ("mariadbd", "mysqld") else None
-
-
 def timed_cpu(server: Server, run: Callable[[], Timed]) -> tuple[Timed, dict[str, float | None]]:
     """Run one sample; its CPU-seconds: the command's own (with its
     children), the server's, and the whole machine's busy and idle time."""
@@ -698,7 +685,7 @@ def lab_server(site_file: Path, site: dict[str, Any]) -> Server:
                   port=int(entry["port"]), user=entry["restore_user"],
                   password_file=(base / entry["restore_password_file"]).resolve(),
                   started_by="`make lab-up` (dr_console/lab/mariadb.py)",
-                  options=lab_server_options(base))
+                  options=lab_server_options(base), pid=lab_mariadb_pid(base))
 
 
 def cover_lab_db(site_file: Path, server: Server, cover: bool = True) -> None:
@@ -843,7 +830,8 @@ def main() -> int:
                            started_by="this bench: " + " ".join(
                                a for a in stock_proc.argv if not a.startswith(("--datadir", "--tmpdir",
                                                                                "--socket", "--pid-file"))),
-                           options=["--no-defaults", "--bind-address=127.0.0.1", "--skip-name-resolve"])
+                           options=["--no-defaults", "--bind-address=127.0.0.1", "--skip-name-resolve"],
+                           pid=stock_proc.proc.pid)
             stock.write_cnf(work)
             servers.append(stock)
             conn = stock.connect()
@@ -858,7 +846,6 @@ def main() -> int:
 
         for server in servers:
             server.settings = global_variables(server)
-            server.pid = server_pid(server)
         differ = settings_that_differ(tuned.settings, servers[-1].settings)
         print("\nwhich is which:")
         print(f"  tuned  {tuned.label}; started by {tuned.started_by}; options: {' '.join(tuned.options)}")
